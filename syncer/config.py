@@ -1,0 +1,353 @@
+"""Settings from a TOML file and the environment, validated once at start.
+
+Every problem is reported as one `ConfigError` line that names the key and what is wrong.
+Secrets are never in the file: it names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from syncer.errors import ConfigError
+from syncer.timeparse import to_epoch
+
+GOAL_KINDS: Final = (
+    "conversation_started",
+    "conversation_rated",
+    "user_messaged",
+    "ticket_created",
+)
+DEFAULT_GOAL_NAMES: Final = {kind: f"intercom_{kind}" for kind in GOAL_KINDS}
+DEFAULT_PROPERTIES: Final[Mapping[str, Mapping[str, str]]] = {
+    "conversation_rated": {"rating": "rating.score"},
+}
+PROPERTY_SOURCES: Final = frozenset(
+    {
+        "contact.email",
+        "contact.name",
+        "contact.id",
+        "contact.external_id",
+        "company.name",
+        "rating.score",
+        "rating.remark",
+        "conversation.id",
+        "ticket.id",
+        "ticket.type",
+    }
+)
+UNIT_SOURCES: Final = ("external_id", "email", "id")
+CUSTOM_ATTRIBUTE_PREFIX: Final = "custom_attributes."
+REGIONS: Final = {
+    "us": "https://api.intercom.io",
+    "eu": "https://api.eu.intercom.io",
+    "au": "https://api.au.intercom.io",
+}
+CONFIG_ENV: Final = "SYNCER_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class IntercomSettings:
+    token_env: str
+    base_url: str
+    timeout: float = 30.0
+    concurrency: int = 8
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    endpoint: str
+    api_key_env: str
+    application: str
+    environment: str
+    application_version: int = 0
+    agent: str = "intercom-absmartly-syncer"
+    hash_units: bool = False
+    timeout: float = 30.0
+    api_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitMapping:
+    type: str
+    source: str  # external_id | email | id | custom_attributes.NAME
+
+
+@dataclass(frozen=True, slots=True)
+class GoalSettings:
+    kind: str
+    name: str
+    enabled: bool
+    properties: tuple[tuple[str, str], ...]  # (property name, source)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    database: str
+    start: int | None  # None: "now", resolved when a fresh database first scans
+    poll_interval: int = 60
+    settle: int = 60
+    overlap: int = 300
+    slice_seconds: int = 86_400
+    contact_ttl: int = 86_400
+    publish_timeout: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    intercom: IntercomSettings
+    absmartly: CollectorSettings
+    units: tuple[UnitMapping, ...]
+    goals: Mapping[str, GoalSettings]
+    sync: SyncSettings
+    path: Path | None = None
+
+    def enabled_goals(self) -> list[GoalSettings]:
+        return [goal for goal in self.goals.values() if goal.enabled]
+
+
+class _Table:
+    """Reads one TOML table, remembering which keys were used so leftovers are errors."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a table, got {_kind(data)}")
+        self.data: dict[str, Any] = data
+        self.where = where
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if default is ...:
+                raise ConfigError(f"{self.key(name)}: missing (required)")
+            return default
+        value = self.data[name]
+        expected = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in expected:
+            raise ConfigError(f"{self.key(name)}: expected {_names(expected)}, got a boolean")
+        if not isinstance(value, expected):
+            raise ConfigError(f"{self.key(name)}: expected {_names(expected)}, got {_kind(value)}")
+        return value
+
+    def text(self, name: str, default: Any = ...) -> Any:
+        value = self.get(name, str, default)
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{self.key(name)}: must not be empty")
+        return value
+
+    def seconds(self, name: str, default: int, minimum: int = 0) -> int:
+        value = self.get(name, int, default)
+        if value < minimum:
+            raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {value}")
+        return int(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used)) or "none"
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key (known here: {known})")
+
+
+def _kind(value: object) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+    names |= {list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _names(kinds: Iterable[type]) -> str:
+    return " or ".join(_kind(k()) if k is not float else "a number" for k in kinds)
+
+
+def config_path(cli_value: str | None) -> Path:
+    """The config file: `--config` wins over $SYNCER_CONFIG."""
+    raw = cli_value or os.environ.get(CONFIG_ENV)
+    if not raw:
+        raise ConfigError(f"no config file: pass --config PATH or set {CONFIG_ENV}")
+    return Path(raw)
+
+
+def load(
+    path: Path,
+    *,
+    secrets: Iterable[str] = ("intercom", "absmartly"),
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate the config; `secrets` names the sections whose secret must be set."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (PermissionError, IsADirectoryError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse(raw, secrets=secrets, env=os.environ if env is None else env, path=path)
+
+
+def parse(
+    raw: dict[str, Any],
+    *,
+    secrets: Iterable[str] = (),
+    env: Mapping[str, str],
+    path: Path | None = None,
+) -> Config:
+    """Validate an already-parsed TOML document."""
+    root = _Table(raw, "")
+    wanted = set(secrets)
+    intercom = _intercom(_Table(root.get("intercom", dict, {}), "intercom"), env, wanted)
+    absmartly = _absmartly(_Table(root.get("absmartly", dict), "absmartly"), env, wanted)
+    units = _units(root.get("units", list))
+    goals = _goals(_Table(root.get("goals", dict, {}), "goals"))
+    sync = _sync(_Table(root.get("sync", dict, {}), "sync"))
+    root.finish()
+    return Config(intercom, absmartly, units, goals, sync, path)
+
+
+def _secret(table: _Table, name: str, default: str, env: Mapping[str, str], needed: bool) -> tuple:
+    variable = table.text(name, default)
+    if not variable.replace("_", "").isalnum():
+        raise ConfigError(f"{table.key(name)}: {variable!r} is not an environment variable name")
+    value = env.get(variable, "")
+    if needed and not value.strip():
+        raise ConfigError(f"{table.key(name)}: environment variable {variable} is not set")
+    return variable, value.strip()
+
+
+def _intercom(table: _Table, env: Mapping[str, str], wanted: set[str]) -> IntercomSettings:
+    token_env, token = _secret(
+        table, "token_env", "INTERCOM_ACCESS_TOKEN", env, "intercom" in wanted
+    )
+    region = table.text("region", "us")
+    if region not in REGIONS:
+        raise ConfigError(f"intercom.region: must be one of us, eu, au, got {region!r}")
+    base_url = _url(table, "base_url", table.get("base_url", str, REGIONS[region]))
+    settings = IntercomSettings(
+        token_env=token_env,
+        base_url=base_url.rstrip("/"),
+        timeout=float(table.get("timeout", (int, float), 30.0)),
+        concurrency=table.seconds("concurrency", 8, minimum=1),
+        token=token,
+    )
+    table.finish()
+    return settings
+
+
+def _absmartly(table: _Table, env: Mapping[str, str], wanted: set[str]) -> CollectorSettings:
+    key_env, key = _secret(table, "api_key_env", "ABSMARTLY_API_KEY", env, "absmartly" in wanted)
+    settings = CollectorSettings(
+        endpoint=_url(table, "endpoint", table.text("endpoint")).rstrip("/"),
+        api_key_env=key_env,
+        application=table.text("application"),
+        environment=table.text("environment"),
+        application_version=table.seconds("application_version", 0),
+        agent=table.text("agent", "intercom-absmartly-syncer"),
+        hash_units=table.get("hash_units", bool, False),
+        timeout=float(table.get("timeout", (int, float), 30.0)),
+        api_key=key,
+    )
+    table.finish()
+    return settings
+
+
+def _url(table: _Table, name: str, value: str) -> str:
+    """An API address must be HTTPS, except on loopback where the fakes and tunnels live."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{table.key(name)}: {value!r} is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(f"{table.key(name)}: must use https (plain http only for loopback)")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _units(raw: list[Any]) -> tuple[UnitMapping, ...]:
+    if not raw:
+        raise ConfigError("units: at least one [[units]] table is required")
+    units: list[UnitMapping] = []
+    for index, item in enumerate(raw):
+        table = _Table(item, f"units[{index}]")
+        unit = UnitMapping(type=table.text("type"), source=table.text("from"))
+        if unit.source not in UNIT_SOURCES and not _is_custom_attribute(unit.source):
+            raise ConfigError(
+                f"{table.key('from')}: must be external_id, email, id or "
+                f"custom_attributes.NAME, got {unit.source!r}"
+            )
+        if any(seen.type == unit.type for seen in units):
+            raise ConfigError(f"{table.key('type')}: unit type {unit.type!r} is listed twice")
+        table.finish()
+        units.append(unit)
+    return tuple(units)
+
+
+def _is_custom_attribute(source: str) -> bool:
+    return source.startswith(CUSTOM_ATTRIBUTE_PREFIX) and len(source) > len(CUSTOM_ATTRIBUTE_PREFIX)
+
+
+def _goals(table: _Table) -> dict[str, GoalSettings]:
+    goals = {kind: _goal(kind, table.get(kind, dict, {}), table.key(kind)) for kind in GOAL_KINDS}
+    table.finish()
+    if not any(goal.enabled for goal in goals.values()):
+        raise ConfigError("goals: every goal is disabled; enable at least one")
+    return goals
+
+
+def _goal(kind: str, raw: dict[str, Any], where: str) -> GoalSettings:
+    table = _Table(raw, where)
+    name = table.text("name", DEFAULT_GOAL_NAMES[kind])
+    enabled = table.get("enabled", bool, True)
+    props_raw = table.get("properties", dict, None)
+    table.finish()
+    if props_raw is None:
+        return GoalSettings(kind, name, enabled, tuple(DEFAULT_PROPERTIES.get(kind, {}).items()))
+    props = _Table(props_raw, f"{where}.properties")
+    pairs = []
+    for prop in props_raw:
+        source = props.text(prop)
+        if source not in PROPERTY_SOURCES:
+            known = ", ".join(sorted(PROPERTY_SOURCES))
+            raise ConfigError(f"{props.key(prop)}: unknown source {source!r} (known: {known})")
+        pairs.append((prop, source))
+    return GoalSettings(kind, name, enabled, tuple(pairs))
+
+
+def _sync(table: _Table) -> SyncSettings:
+    database = table.text("database", "sqlite:////var/lib/syncer/state.db")
+    if not database.startswith("sqlite:///"):
+        raise ConfigError(f"sync.database: must be a sqlite:/// URL, got {database!r}")
+    # TOML gives an unquoted time as a datetime; to_epoch takes both forms.
+    start_raw = table.get("start", object, "now")
+    is_now = isinstance(start_raw, str) and start_raw.strip().lower() == "now"
+    start = None if is_now else to_epoch(start_raw, "sync.start")
+    settings = SyncSettings(
+        database=database,
+        start=start,
+        poll_interval=table.seconds("poll_interval", 60, minimum=5),
+        settle=table.seconds("settle", 60),
+        overlap=table.seconds("overlap", 300),
+        slice_seconds=table.seconds("slice", 86_400, minimum=60),
+        contact_ttl=table.seconds("contact_ttl", 86_400),
+        publish_timeout=table.seconds("publish_timeout", 300, minimum=1),
+    )
+    table.finish()
+    return settings

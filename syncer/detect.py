@@ -1,0 +1,232 @@
+"""Intercom objects in, events out: pure functions, no I/O.
+
+Every event has a deterministic key, so reading the same object twice yields the same key and
+the outbox (unique on it) keeps one copy. `achieved_at` is Intercom's own time of the event in
+milliseconds, never the time we polled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CONTACT_AUTHORS = frozenset({"user", "lead"})
+# A contact's reply to a closed conversation arrives as an `open` part carrying the message;
+# every other part type (note, assignment, close, snoozed, ...) is not a contact message.
+MESSAGE_PART_TYPES = frozenset({"comment", "open"})
+
+
+class Unreadable(ValueError):
+    """The object lacks what its event needs (an id, a time); it is skipped and counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    key: str
+    kind: str
+    achieved_at: int  # milliseconds since the epoch
+    contact: Mapping[str, Any]  # what the Intercom object already says of the contact
+    facts: Mapping[str, Any]  # property sources the object settles (conversation.id, rating.score)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The closed interval [lo, hi] of UNIX seconds whose events are wanted."""
+
+    lo: int
+    hi: int
+
+    def __contains__(self, seconds: int) -> bool:
+        return self.lo <= seconds <= self.hi
+
+
+def conversation_started(conversation: Mapping[str, Any], window: Window) -> list[Event]:
+    """A conversation the contact opened; admin-initiated (outbound) ones are not counted."""
+    conv_id = _id(conversation)
+    source = _mapping(conversation.get("source"))
+    author = _mapping(source.get("author"))
+    if author.get("type") not in CONTACT_AUTHORS:
+        return []
+    created = _seconds(conversation, "created_at")
+    if created not in window:
+        return []
+    return [
+        Event(
+            key=f"conversation:{conv_id}:started",
+            kind="conversation_started",
+            achieved_at=created * 1000,
+            contact=_contact(conversation, author.get("id")),
+            facts={"conversation.id": conv_id},
+        )
+    ]
+
+
+def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[Event]:
+    """A rating the contact gave; a new rating (new `created_at`) is a new event."""
+    conv_id = _id(conversation)
+    rating = conversation.get("conversation_rating")
+    if not isinstance(rating, Mapping) or rating.get("rating") is None:
+        return []
+    rated_at = _seconds(rating, "created_at")
+    if rated_at not in window:
+        return []
+    rater = _mapping(rating.get("contact"))
+    contact = _contact(conversation, rater.get("id"))
+    if "external_id" in rater:
+        contact = {**contact, "external_id": rater["external_id"]}
+    score = rating.get("rating")
+    return [
+        Event(
+            key=f"conversation:{conv_id}:rated:{rated_at}",
+            kind="conversation_rated",
+            achieved_at=rated_at * 1000,
+            contact=contact,
+            facts={
+                "conversation.id": conv_id,
+                "rating.score": score if isinstance(score, int | float) else None,
+                "rating.remark": rating.get("remark")
+                if isinstance(rating.get("remark"), str)
+                else None,
+            },
+        )
+    ]
+
+
+def user_messaged(conversation: Mapping[str, Any], window: Window) -> list[Event]:
+    """Every message the contact wrote whose own time is in the window, the opening one included.
+
+    Parts are chosen by author and type, never by comparing with a cursor: a cursor comparison
+    loses parts whose conversation was indexed late.
+    """
+    conv_id = _id(conversation)
+    events: list[Event] = []
+    source = _mapping(conversation.get("source"))
+    author = _mapping(source.get("author"))
+    if author.get("type") in CONTACT_AUTHORS:
+        created = _seconds(conversation, "created_at")
+        if created in window:
+            events.append(
+                _message(f"conversation:{conv_id}:opening", created, conversation, author)
+            )
+    for part in _parts(conversation):
+        part_author = _mapping(part.get("author"))
+        if part_author.get("type") not in CONTACT_AUTHORS:
+            continue
+        if part.get("part_type") not in MESSAGE_PART_TYPES:
+            continue
+        if part.get("part_type") == "open" and not part.get("body"):
+            continue  # a bare reopen, with no message in it
+        created = _seconds(part, "created_at")
+        if created in window:
+            events.append(_message(f"part:{_id(part)}", created, conversation, part_author))
+    return events
+
+
+def ticket_created(ticket: Mapping[str, Any], window: Window) -> list[Event]:
+    """A ticket, counted for its first contact."""
+    ticket_id = _id(ticket)
+    created = _seconds(ticket, "created_at")
+    if created not in window:
+        return []
+    contacts = _mapping(ticket.get("contacts")).get("contacts")
+    first = contacts[0] if isinstance(contacts, list) and contacts else {}
+    first = _mapping(first)
+    contact: dict[str, Any] = {"id": _str_or_none(first.get("id"))}
+    if "external_id" in first:
+        contact["external_id"] = _str_or_none(first.get("external_id"))
+    ticket_type = _mapping(ticket.get("ticket_type")).get("name")
+    return [
+        Event(
+            key=f"ticket:{ticket_id}:created",
+            kind="ticket_created",
+            achieved_at=created * 1000,
+            contact=contact,
+            facts={
+                "ticket.id": ticket_id,
+                "ticket.type": ticket_type if isinstance(ticket_type, str) else None,
+            },
+        )
+    ]
+
+
+Detector = Callable[[Mapping[str, Any], Window], list[Event]]
+
+DETECTORS: Mapping[str, Detector] = {
+    "conversation_started": conversation_started,
+    "conversation_rated": conversation_rated,
+    "user_messaged": user_messaged,
+    "ticket_created": ticket_created,
+}
+
+
+def missing_parts(conversation: Mapping[str, Any]) -> int:
+    """How many parts the conversation says it has beyond those it returned (500-part cap)."""
+    stats = _mapping(conversation.get("statistics"))
+    total = stats.get("count_conversation_parts")
+    parts = _mapping(conversation.get("conversation_parts"))
+    returned = parts.get("conversation_parts")
+    if not isinstance(total, int) or not isinstance(returned, list):
+        return 0
+    # count_conversation_parts counts the opening message as a part as well.
+    return max(0, total - 1 - len(returned))
+
+
+def _message(key: str, created: int, conversation: Mapping[str, Any], author: Mapping) -> Event:
+    return Event(
+        key=key,
+        kind="user_messaged",
+        achieved_at=created * 1000,
+        contact=_contact(conversation, author.get("id")),
+        facts={"conversation.id": _id(conversation)},
+    )
+
+
+def _contact(conversation: Mapping[str, Any], contact_id: object) -> dict[str, Any]:
+    """The contact's id, plus its external_id where the conversation's contact list shows it."""
+    wanted = _str_or_none(contact_id)
+    listed = _mapping(conversation.get("contacts")).get("contacts")
+    entries = [_mapping(c) for c in listed] if isinstance(listed, list) else []
+    if wanted is None and len(entries) == 1:
+        wanted = _str_or_none(entries[0].get("id"))
+    contact: dict[str, Any] = {"id": wanted}
+    for entry in entries:
+        if (
+            wanted is not None
+            and _str_or_none(entry.get("id")) == wanted
+            and "external_id" in entry
+        ):
+            contact["external_id"] = _str_or_none(entry.get("external_id"))
+    return contact
+
+
+def _parts(conversation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    holder = _mapping(conversation.get("conversation_parts"))
+    parts = holder.get("conversation_parts")
+    if not isinstance(parts, list):
+        return []
+    return [part for part in parts if isinstance(part, Mapping)]
+
+
+def _id(obj: Mapping[str, Any]) -> str:
+    value = obj.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise Unreadable(f"{obj.get('type') or 'object'} without a usable id: {value!r}")
+    return str(value)
+
+
+def _seconds(obj: Mapping[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise Unreadable(f"{obj.get('type') or 'object'} {obj.get('id')!r}: {name} is {value!r}")
+    return int(value)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str_or_none(value: object) -> str | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    return str(value) if isinstance(value, str | int) else None

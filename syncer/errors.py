@@ -1,0 +1,65 @@
+"""One exception tree for the syncer, split by what the caller must do.
+
+    SyncerError
+    ├── ConfigError            bad config, bad option: fix it and run again (exit 2)
+    ├── RetryableError         try again later; nothing was lost
+    │   ├── IntercomUnavailable
+    │   ├── CollectorUnavailable
+    │   └── ScanIncomplete     a slice could not be read to its end
+    └── PermanentError         stop: a person has to act (exit 1)
+        ├── AuthError          a credential was refused (IntercomAuthError, CollectorAuthError)
+        └── StateError         the database cannot be used (locked, newer schema, unwritable)
+
+Foreign errors (the SDK's, httpx's, SQLAlchemy's) are translated at the edge of the module
+that calls them, and nowhere else. Messages never contain a secret's value.
+"""
+
+from __future__ import annotations
+
+
+class SyncerError(Exception):
+    """Base of every error the syncer raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(SyncerError):
+    """The configuration or a command-line option is wrong."""
+
+    exit_code = 2
+
+
+class RetryableError(SyncerError):
+    """A passing condition; the next attempt may succeed and nothing was lost."""
+
+
+class IntercomUnavailable(RetryableError):
+    """Intercom did not answer usefully after our retries."""
+
+
+class CollectorUnavailable(RetryableError):
+    """The ABsmartly Collector did not answer usefully."""
+
+
+class ScanIncomplete(RetryableError):
+    """A scan slice could not be read to its end; its cursor was not moved."""
+
+
+class PermanentError(SyncerError):
+    """A condition that retrying will not fix."""
+
+
+class AuthError(PermanentError):
+    """A credential was refused."""
+
+
+class IntercomAuthError(AuthError):
+    """Intercom refused the access token (401) or the plan or scope (403)."""
+
+
+class CollectorAuthError(AuthError):
+    """The Collector refused the API key."""
+
+
+class StateError(PermanentError):
+    """The state database cannot be used."""

@@ -1,0 +1,79 @@
+"""`syncer status`: what the database says about cursors, the outbox and the last error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncer.config import Config
+from syncer.store import outbox, state
+from syncer.store.db import open_database
+from syncer.timeparse import iso
+
+
+def status(config: Config, now: float) -> dict[str, Any]:
+    """A summary, read without taking the writer's lock."""
+    db = open_database(config.sync.database, writer=False)
+    try:
+        with db.engine.connect() as conn:
+            cursors = state.all_cursors(conn)
+            counts = outbox.counts(conn)
+            unattributed = outbox.reasons(conn, outbox.UNATTRIBUTED)
+            dead = outbox.reasons(conn, outbox.DEAD)
+            notes = state.notes(conn)
+    finally:
+        db.close()
+    return {
+        "database": str(db.path),
+        "cursors": [
+            {
+                "name": c.name,
+                "last_value": c.last_value,
+                "last_value_iso": iso(c.last_value),
+                "lag_seconds": max(0, int(now - c.last_value)),
+                "floor_iso": iso(c.floor),
+            }
+            for c in cursors
+        ],
+        "outbox": counts,
+        "unattributed_reasons": [{"reason": r, "count": n} for r, n in unattributed],
+        "dead_reasons": [{"reason": r, "count": n} for r, n in dead],
+        "skipped_objects": notes.get("skipped_objects", 0),
+        "last_skip": notes.get("last_skip"),
+        "last_error": notes.get("last_error"),
+        "last_cycle": notes.get("last_cycle"),
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    lines = [f"database  {summary['database']}", "", "cursors"]
+    if not summary["cursors"]:
+        lines.append("  (none yet)")
+    for c in summary["cursors"]:
+        lines.append(
+            f"  {c['name']:<34} read up to {c['last_value_iso']}  lag {_span(c['lag_seconds'])}"
+            f"  (from {c['floor_iso']})"
+        )
+    counts = summary["outbox"]
+    lines += ["", "outbox  " + "  ".join(f"{k} {v}" for k, v in counts.items())]
+    for title, key in (("unattributed", "unattributed_reasons"), ("dead", "dead_reasons")):
+        for entry in summary[key][:10]:
+            lines.append(f"  {title}: {entry['count']} x {entry['reason']}")
+    if summary["skipped_objects"]:
+        lines.append(
+            f"skipped objects  {summary['skipped_objects']} (last: {summary['last_skip']})"
+        )
+    error = summary["last_error"]
+    lines.append("")
+    lines.append(
+        f"last error  {iso(error['at'])}  {error['error']}" if error else "last error  none"
+    )
+    if summary["last_cycle"]:
+        lines.append(f"last cycle  {summary['last_cycle']}")
+    return "\n".join(lines)
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

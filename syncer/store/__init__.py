@@ -1,0 +1,1 @@
+"""The state database: outbox, cursors, per-conversation progress, contact cache."""

@@ -1,0 +1,141 @@
+"""Opening the state database: single-writer lock, WAL, durable commits, migrations at start."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from syncer.errors import StateError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass
+class Database:
+    engine: Engine
+    path: Path
+    _lock: IO[str] | None = None
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+
+def sqlite_path(url: str) -> Path:
+    """The file behind a sqlite:/// URL."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def open_database(url: str, *, writer: bool = True) -> Database:
+    """Open (creating and migrating if `writer`) the database; a second writer is refused.
+
+    A reader (`status`, `outbox list`) takes no lock and applies no migration, so it works
+    beside a running daemon.
+    """
+    path = sqlite_path(url)
+    lock = _take_lock(path) if writer else None
+    try:
+        if not writer and not path.exists():
+            raise StateError(f"{path}: no database yet (run `syncer sync` or `syncer run` first)")
+        engine = _engine(path)
+        if writer:
+            migrate(engine, path)
+        else:
+            _check_revision(engine, path, want_current=True)
+    except SQLAlchemyError as exc:
+        if lock is not None:
+            lock.close()
+        raise StateError(f"{path}: cannot use the database ({_reason(exc)})") from None
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+    return Database(engine, path, lock)
+
+
+def _take_lock(path: Path) -> IO[str]:
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise StateError(
+            f"{path.parent}: cannot create the database here ({exc.strerror})"
+        ) from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StateError(
+            f"{path}: another syncer process is using this database; stop it first"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _engine(path: Path) -> Engine:
+    # NullPool: each connection is opened and closed by its user, so threads never share one
+    # and nothing lingers holding the WAL open.
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit that says "sent" or moves a cursor survives a power cut.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _alembic_config(connection: Any) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, path: Path) -> None:
+    """Bring the schema to this version's head; refuse a database from a newer version."""
+    _check_revision(engine, path, want_current=False)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+
+
+def _check_revision(engine: Engine, path: Path, *, want_current: bool) -> None:
+    script = ScriptDirectory(str(MIGRATIONS))
+    known = {rev.revision for rev in script.walk_revisions()}
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        raise StateError(
+            f"{path}: the database was written by a newer syncer (schema {unknown[0]}); "
+            "upgrade the syncer"
+        )
+    if want_current and set(current) != set(script.get_heads()):
+        raise StateError(f"{path}: the database schema is out of date; run a command that writes")
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None)
+    return str(original or exc).splitlines()[0]

@@ -1,0 +1,119 @@
+"""Cursors, per-conversation progress, the contact cache and status notes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects.sqlite import insert
+
+from syncer.store.tables import cache, cursors, meta, progress
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    name: str
+    last_value: int  # every slice up to and including this second was read and stored
+    floor: int
+    updated_at: float
+
+
+def get_cursor(conn: Connection, name: str) -> Cursor | None:
+    row = conn.execute(select(cursors).where(cursors.c.name == name)).first()
+    return Cursor(row.name, row.last_value, row.floor, row.updated_at) if row else None
+
+
+def all_cursors(conn: Connection) -> list[Cursor]:
+    rows = conn.execute(select(cursors).order_by(cursors.c.name))
+    return [Cursor(r.name, r.last_value, r.floor, r.updated_at) for r in rows]
+
+
+def put_cursor(conn: Connection, name: str, last_value: int, floor: int) -> None:
+    values = {"last_value": last_value, "floor": floor, "updated_at": time.time()}
+    stmt = insert(cursors).values(name=name, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[cursors.c.name], set_=values))
+
+
+def drop_cursor(conn: Connection, name: str) -> None:
+    conn.execute(delete(cursors).where(cursors.c.name == name))
+
+
+def get_progress(conn: Connection, conversation_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """conversation id -> (last_contact_reply_at handled, floor it was handled from)."""
+    ids = list(conversation_ids)
+    if not ids:
+        return {}
+    rows = conn.execute(select(progress).where(progress.c.conversation_id.in_(ids)))
+    return {r.conversation_id: (r.last_contact_reply_at, r.floor) for r in rows}
+
+
+def put_progress(conn: Connection, entries: Mapping[str, tuple[int, int]]) -> None:
+    if not entries:
+        return
+    rows = [
+        {"conversation_id": cid, "last_contact_reply_at": lcra, "floor": floor}
+        for cid, (lcra, floor) in entries.items()
+    ]
+    stmt = insert(progress)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[progress.c.conversation_id],
+            set_={
+                "last_contact_reply_at": stmt.excluded.last_contact_reply_at,
+                "floor": stmt.excluded.floor,
+            },
+        ),
+        rows,
+    )
+
+
+def cached(conn: Connection, kind: str, ids: Iterable[str], max_age: float) -> dict[str, Any]:
+    """Fresh cache entries: id -> object, or None where Intercom said it does not exist."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    oldest = time.time() - max_age
+    rows = conn.execute(
+        select(cache.c.id, cache.c.data).where(
+            cache.c.kind == kind, cache.c.id.in_(wanted), cache.c.fetched_at >= oldest
+        )
+    )
+    return {r.id: (json.loads(r.data) if r.data is not None else None) for r in rows}
+
+
+def put_cached(conn: Connection, kind: str, objects: Mapping[str, Any]) -> None:
+    if not objects:
+        return
+    now = time.time()
+    rows = [
+        {
+            "kind": kind,
+            "id": oid,
+            "data": None if obj is None else json.dumps(obj),
+            "fetched_at": now,
+        }
+        for oid, obj in objects.items()
+    ]
+    stmt = insert(cache)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[cache.c.kind, cache.c.id],
+            set_={"data": stmt.excluded.data, "fetched_at": stmt.excluded.fetched_at},
+        ),
+        rows,
+    )
+
+
+def set_note(conn: Connection, key: str, value: Any) -> None:
+    stmt = insert(meta).values(key=key, value=json.dumps(value))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": stmt.excluded.value})
+    )
+
+
+def notes(conn: Connection) -> dict[str, Any]:
+    return {r.key: json.loads(r.value) for r in conn.execute(select(meta))}

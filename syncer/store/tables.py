@@ -1,0 +1,62 @@
+"""Table definitions (SQLAlchemy Core). Migrations in `syncer/migrations` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String, primary_key=True),  # the scan kind, or "kind@since" for a catch-up
+    Column("last_value", Integer, nullable=False),  # every slice up to here was read and stored
+    Column("floor", Integer, nullable=False),  # the earliest time this cursor reads from
+    Column("updated_at", Float, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String, nullable=False, unique=True),
+    Column("kind", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("achieved_at", Integer, nullable=False),  # ms
+    Column("units", Text, nullable=True),  # canonical JSON [[type, uid], ...]; null if unattributed
+    Column("properties", Text, nullable=False),  # JSON object
+    Column("source", Text, nullable=False),  # JSON {"contact", "facts"}: to re-resolve later
+    Column("status", String, nullable=False),  # pending | sent | dead | unattributed
+    Column("reason", Text, nullable=True),  # why unattributed or dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float, nullable=True),
+)
+Index("outbox_due", outbox.c.status, outbox.c.next_attempt_at, outbox.c.id)
+
+progress = Table(
+    "progress",
+    metadata,
+    Column("conversation_id", String, primary_key=True),
+    # The last_contact_reply_at whose messages were all stored, from `floor` on.
+    Column("last_contact_reply_at", Integer, nullable=False),
+    Column("floor", Integer, nullable=False),
+)
+
+cache = Table(
+    "cache",
+    metadata,
+    Column("kind", String, primary_key=True),  # contact | company
+    Column("id", String, primary_key=True),
+    Column("data", Text, nullable=True),  # JSON, or null when Intercom said it does not exist
+    Column("fetched_at", Float, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,347 @@
+"""A fake Intercom REST API: a real HTTP server on 127.0.0.1 serving a `Workspace`.
+
+What it keeps of the real API: bearer-token auth, search with the query language (inclusive
+`>`/`<`), at most 150 per page, opaque stateless `starting_after` tokens, results in no
+guaranteed order, the 500 most recent parts, 404 and 410 (merged contact, with a canonical
+link), rate-limit headers and 429 past a budget per window. Faults and latency are injectable,
+and every request is recorded for tests to count.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import json
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from syncer.testing import searchlang
+from syncer.testing.workspace import Workspace
+
+MAX_PER_PAGE = 150
+
+
+@dataclass
+class Fault:
+    """Answer `status` instead of the real thing, `times` times, to requests that match."""
+
+    status: int
+    times: int
+    method: str | None = None
+    path_prefix: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in (None, method)) and (
+            self.path_prefix is None or path.startswith(self.path_prefix)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    status: int
+    headers: Mapping[str, str]
+
+
+def _route(method: str, path: str) -> str:
+    """A request's route with ids folded: `GET /conversations/{id}`."""
+    parts = [p if not p[:1].isdigit() else "{id}" for p in path.split("?")[0].strip("/").split("/")]
+    return f"{method} /" + "/".join(parts)
+
+
+def _field(obj: Mapping[str, Any], name: str) -> Any:
+    if name == "contact_ids":
+        return [ref.get("id") for ref in obj.get("contacts", {}).get("contacts", [])]
+    if name == "conversation_rating.replied_at":
+        return (obj.get("conversation_rating") or {}).get("created_at")
+    if name == "conversation_rating.score":
+        return (obj.get("conversation_rating") or {}).get("rating")
+    if name == "ticket_type_id":
+        return (obj.get("ticket_type") or {}).get("id")
+    value: Any = obj
+    for step in name.split("."):
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+class FakeIntercom:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        token: str = "fake-intercom-token",
+        budget: int = 1667,
+        window: int = 10,
+        latency: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.workspace = workspace
+        self.token = token
+        self.budget = budget
+        self.window = window
+        self.latency = latency
+        self.clock = clock
+        self.faults: list[Fault] = []
+        self.requests: list[Recorded] = []
+        self._lock = threading.Lock()
+        self._window_start = 0
+        self._window_count = 0
+        self._index: dict[tuple[str, str], tuple[int, list[tuple[Any, str]]]] = {}
+        self._results: dict[str, tuple[int, list[str]]] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the server first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeIntercom:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeIntercom:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what tests look at -----------------------------------------------------------------------
+
+    def fail(self, status: int, times: int = 1, **match: Any) -> None:
+        with self._lock:
+            self.faults.append(Fault(status, times, **match))
+
+    def calls(self) -> Counter[str]:
+        """Requests answered, by route."""
+        with self._lock:
+            return Counter(_route(r.method, r.path) for r in self.requests)
+
+    def statuses(self) -> Counter[int]:
+        with self._lock:
+            return Counter(r.status for r in self.requests)
+
+    # -- request handling -------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        if self.latency:
+            time.sleep(self.latency)
+        status, extra, payload = self._answer(method, path, headers, body)
+        with self._lock:
+            self.requests.append(Recorded(method, path, body, status, dict(headers)))
+        return status, extra, payload
+
+    def _answer(
+        self, method: str, path: str, headers: Mapping[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {}, _error("unauthorized", "Access Token Invalid")
+        limited, rate = self._rate_limit()
+        if limited:
+            return 429, rate, _error("rate_limit_exceeded", "Exceeded rate limit")
+        fault = self._take_fault(method, path)
+        if fault is not None:
+            return fault.status, {**rate, **fault.headers}, _error("server_error", "Injected fault")
+        status, extra, payload = self._route(method, path.split("?")[0], body)
+        return status, {**rate, **extra}, payload
+
+    def _rate_limit(self) -> tuple[bool, dict[str, str]]:
+        with self._lock:
+            now = self.clock()
+            start = int(now // self.window) * self.window
+            if start != self._window_start:
+                self._window_start, self._window_count = start, 0
+            self._window_count += 1
+            over = self._window_count > self.budget
+            remaining = max(0, self.budget - self._window_count)
+            return over, {
+                "X-RateLimit-Limit": str(self.budget),
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(start + self.window),
+            }
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        parts = path.strip("/").split("/")
+        ws = self.workspace
+        if method == "POST" and len(parts) == 2 and parts[1] == "search":
+            if parts[0] in ("conversations", "tickets"):
+                return self._search(parts[0], body)
+        if method == "GET" and len(parts) == 1 and parts[0] == "me":
+            return 200, {}, {
+                "type": "admin", "id": "7", "name": "Fake Admin", "email": "admin@example.com",
+                "app": {"type": "app", "id_code": "fake", "name": "Fake workspace", "region": "US"},
+            }
+        if method == "GET" and len(parts) == 2:
+            kind, oid = parts
+            if kind == "conversations":
+                found = ws.conversation_view(oid)
+                return (200, {}, found) if found else (404, {}, _error("not_found", "Not found"))
+            if kind == "contacts":
+                return self._contact(oid)
+            if kind == "companies":
+                with ws.lock:
+                    company = ws.companies.get(oid)
+                return (200, {}, company) if company else (404, {}, _error("not_found", "Not found"))
+        return 404, {}, _error("not_found", f"no route {method} /{'/'.join(parts)}")
+
+    def _contact(self, oid: str) -> tuple[int, dict[str, str], Any]:
+        ws = self.workspace
+        with ws.lock:
+            if oid in ws.merged:
+                link = f'<{self.url}/contacts/{ws.merged[oid]}>; rel="canonical"'
+                return 410, {"Link": link}, _error("contact_merged", "Contact was merged")
+            contact = ws.contacts.get(oid)
+        return (200, {}, contact) if contact else (404, {}, _error("not_found", "User Not Found"))
+
+    def _search(self, resource: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        if not isinstance(body, dict) or "query" not in body:
+            return 400, {}, _error("parameter_invalid", "query is required")
+        try:
+            searchlang.validate(body["query"])
+        except searchlang.QueryError as exc:
+            return 400, {}, _error("parameter_invalid", str(exc))
+        paging = body.get("pagination") or {}
+        per_page = paging.get("per_page", 20)
+        if not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
+            return 400, {}, _error("parameter_invalid", "per_page must be 1 to 150")
+        offset = _offset(paging.get("starting_after"))
+        if offset is None:
+            return 400, {}, _error("parameter_invalid", "starting_after is not valid")
+        ids = self._matching(resource, body["query"])
+        store = self.workspace.conversations if resource == "conversations" else self.workspace.tickets
+        with self.workspace.lock:
+            page = [store[i] for i in ids[offset : offset + per_page] if i in store]
+            items = [self.workspace.search_view(o) if resource == "conversations" else o for o in page]
+            items = json.loads(json.dumps(items))  # a snapshot, as a real answer is
+        pages: dict[str, Any] = {
+            "type": "pages",
+            "page": offset // per_page + 1,
+            "per_page": per_page,
+            "total_pages": max(1, math.ceil(len(ids) / per_page)),
+        }
+        if offset + per_page < len(ids):
+            pages["next"] = {"per_page": per_page, "starting_after": _token(offset + per_page)}
+        listing = "conversation.list" if resource == "conversations" else "ticket.list"
+        return 200, {}, {"type": listing, resource: items, "total_count": len(ids), "pages": pages}
+
+    def _matching(self, resource: str, query: Mapping[str, Any]) -> list[str]:
+        """Ids matching the query, in an order fixed per query but not by time."""
+        ws = self.workspace
+        text = json.dumps([resource, query], sort_keys=True)
+        with ws.lock:
+            cached = self._results.get(text)
+            if cached and cached[0] == ws.version:
+                return cached[1]
+            store = ws.conversations if resource == "conversations" else ws.tickets
+            candidates = self._candidates(resource, store, query)
+            ids = [i for i in candidates if searchlang.matches(store[i], query, _field)]
+            ids.sort()
+            random.Random(hashlib.sha256(text.encode()).digest()).shuffle(ids)
+            if len(self._results) > 256:
+                self._results.clear()
+            self._results[text] = (ws.version, ids)
+            return ids
+
+    def _candidates(self, resource: str, store: Mapping[str, Any], query: Mapping[str, Any]) -> list[str]:
+        ranged = searchlang.range_filter(query)
+        if ranged is None:
+            return list(store)
+        name, lo, hi = ranged
+        key = (resource, name)
+        cached = self._index.get(key)
+        if cached is None or cached[0] != self.workspace.version:
+            pairs = sorted(
+                (v, i) for i, o in store.items() if isinstance(v := _field(o, name), int)
+            )
+            cached = (self.workspace.version, pairs)
+            self._index[key] = cached
+        pairs = cached[1]
+        start = 0 if lo is None else bisect.bisect_left(pairs, (lo, ""))
+        stop = len(pairs) if hi is None else bisect.bisect_right(pairs, (hi, "\uffff"))
+        return [i for _, i in pairs[start:stop]]
+
+
+def _token(offset: int) -> str:
+    raw = json.dumps({"o": offset, "n": random.getrandbits(16)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _offset(token: object) -> int | None:
+    if token is None:
+        return 0
+    if not isinstance(token, str):
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(decoded["o"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {
+        "type": "error.list",
+        "request_id": f"req-{random.getrandbits(32):08x}",
+        "errors": [{"code": code, "message": message}],
+    }
+
+
+def _handler(fake: FakeIntercom) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, payload = fake.handle(self.command, self.path, headers, body)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = _serve
+
+    return Handler

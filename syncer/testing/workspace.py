@@ -1,0 +1,333 @@
+"""A generated Intercom workspace for the fake server: contacts, conversations, tickets.
+
+Every mutation that is an event in the syncer's sense records it in `truth` as it happens,
+from the action itself (a contact replied, a rating was given). Tests compare the syncer's
+output with `truth`, which is therefore independent of the detection code under test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_RETURNED_PARTS = 500  # Intercom returns at most the 500 most recent parts
+
+
+@dataclass(frozen=True, slots=True)
+class TrueEvent:
+    key: str
+    kind: str
+    at: int  # seconds
+    contact_id: str
+
+
+@dataclass
+class Workspace:
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    companies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    merged: dict[str, str] = field(default_factory=dict)  # old contact id -> canonical id
+    truth: list[TrueEvent] = field(default_factory=list)
+    version: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1000), repr=False)
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    # -- contacts and companies -------------------------------------------------------------
+
+    def add_company(self, name: str) -> str:
+        with self.lock:
+            cid = self._next_id()
+            self.companies[cid] = {"type": "company", "id": cid, "company_id": f"co-{cid}", "name": name}
+            return cid
+
+    def add_contact(
+        self,
+        *,
+        role: str = "user",
+        external_id: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        custom: dict[str, Any] | None = None,
+        company: str | None = None,
+    ) -> str:
+        with self.lock:
+            cid = self._next_id()
+            data = [{"type": "company", "id": company, "url": f"/companies/{company}"}] if company else []
+            self.contacts[cid] = {
+                "type": "contact",
+                "id": cid,
+                "workspace_id": "fake",
+                "external_id": external_id,
+                "role": role,
+                "email": email,
+                "name": name,
+                "custom_attributes": dict(custom or {}),
+                "companies": {"type": "list", "data": data, "total_count": len(data), "has_more": False},
+                "created_at": 0,
+                "updated_at": 0,
+            }
+            self._touch()
+            return cid
+
+    def merge_contact(self, old: str, into: str) -> None:
+        """Intercom merges a lead into a user: the old id answers 410 with a canonical link."""
+        with self.lock:
+            self.merged[old] = into
+            self.contacts.pop(old, None)
+            for conv in self.conversations.values():
+                for ref in conv["contacts"]["contacts"]:
+                    if ref["id"] == old:
+                        ref["id"], ref["external_id"] = into, self.contacts[into]["external_id"]
+            self._touch()
+
+    def _ref(self, contact_id: str) -> dict[str, Any]:
+        contact = self.contacts[contact_id]
+        return {"type": "contact", "id": contact_id, "external_id": contact["external_id"]}
+
+    def _author(self, kind: str, author_id: str) -> dict[str, Any]:
+        if kind in ("user", "lead"):
+            contact = self.contacts[author_id]
+            return {"type": contact["role"], "id": author_id, "name": contact["name"], "email": contact["email"]}
+        return {"type": kind, "id": author_id, "name": f"{kind} {author_id}", "email": None}
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def start_conversation(self, contact_id: str, at: int, *, by_admin: bool = False) -> str:
+        """A conversation opened by the contact, or an outbound one an admin sent to them."""
+        with self.lock:
+            conv_id = self._next_id()
+            author = self._author("admin", "7") if by_admin else self._author("user", contact_id)
+            self.conversations[conv_id] = {
+                "type": "conversation",
+                "id": conv_id,
+                "created_at": at,
+                "updated_at": at,
+                "waiting_since": None if by_admin else at,
+                "open": True,
+                "state": "open",
+                "read": False,
+                "priority": "not_priority",
+                "source": {
+                    "type": "conversation",
+                    "id": f"src-{conv_id}",
+                    "delivered_as": "admin_initiated" if by_admin else "customer_initiated",
+                    "subject": "",
+                    "body": "<p>Hello</p>",
+                    "author": author,
+                    "attachments": [],
+                    "url": None,
+                    "redacted": False,
+                },
+                "contacts": {"type": "contact.list", "contacts": [self._ref(contact_id)]},
+                "conversation_rating": None,
+                "statistics": {
+                    "type": "conversation_statistics",
+                    "last_contact_reply_at": None if by_admin else at,
+                    "count_conversation_parts": 1,
+                },
+                "conversation_parts": {
+                    "type": "conversation_part.list",
+                    "conversation_parts": [],
+                    "total_count": 0,
+                },
+            }
+            if not by_admin:
+                self._record(f"conversation:{conv_id}:started", "conversation_started", at, contact_id)
+                self._record(f"conversation:{conv_id}:opening", "user_messaged", at, contact_id)
+            self._touch()
+            return conv_id
+
+    def add_part(
+        self,
+        conv_id: str,
+        at: int,
+        *,
+        author_type: str,
+        author_id: str,
+        part_type: str = "comment",
+        body: str | None = "<p>…</p>",
+    ) -> str:
+        """Any part; a contact's comment, or a contact's reopening reply, is a message."""
+        with self.lock:
+            conv = self.conversations[conv_id]
+            part_id = self._next_id()
+            part = {
+                "type": "conversation_part",
+                "id": part_id,
+                "part_type": part_type,
+                "body": body,
+                "created_at": at,
+                "updated_at": at,
+                "notified_at": at,
+                "assigned_to": None,
+                "author": self._author(author_type, author_id),
+                "attachments": [],
+                "external_id": None,
+                "redacted": False,
+            }
+            parts = conv["conversation_parts"]
+            parts["conversation_parts"].append(part)
+            parts["total_count"] = len(parts["conversation_parts"])
+            conv["statistics"]["count_conversation_parts"] += 1
+            conv["updated_at"] = max(conv["updated_at"], at)
+            if part_type == "close":
+                conv["open"], conv["state"] = False, "closed"
+            elif part_type == "open":
+                conv["open"], conv["state"] = True, "open"
+            from_contact = author_type in ("user", "lead")
+            is_message = part_type == "comment" or (part_type == "open" and bool(body))
+            if from_contact and part_type in ("comment", "open"):
+                stats = conv["statistics"]
+                stats["last_contact_reply_at"] = max(stats["last_contact_reply_at"] or 0, at)
+                if not any(ref["id"] == author_id for ref in conv["contacts"]["contacts"]):
+                    conv["contacts"]["contacts"].append(self._ref(author_id))
+                if is_message:
+                    self._record(f"part:{part_id}", "user_messaged", at, author_id)
+            self._touch()
+            return part_id
+
+    def rate(self, conv_id: str, at: int, score: int, remark: str | None = None) -> None:
+        """The contact rates the conversation; a later rating replaces the earlier one."""
+        with self.lock:
+            conv = self.conversations[conv_id]
+            contact_id = conv["contacts"]["contacts"][0]["id"]
+            conv["conversation_rating"] = {
+                "rating": score,
+                "remark": remark,
+                "created_at": at,
+                "updated_at": at,
+                "contact": self._ref(contact_id),
+                "teammate": {"type": "admin", "id": "7"},
+            }
+            conv["updated_at"] = max(conv["updated_at"], at)
+            self._record(f"conversation:{conv_id}:rated:{at}", "conversation_rated", at, contact_id)
+            self._touch()
+
+    def add_ticket(self, contact_id: str, at: int, type_name: str = "Bug") -> str:
+        with self.lock:
+            ticket_id = self._next_id()
+            self.tickets[ticket_id] = {
+                "type": "ticket",
+                "id": ticket_id,
+                "ticket_id": str(len(self.tickets) + 1),
+                "category": "Customer",
+                "ticket_attributes": {"_default_title_": "Broken"},
+                "ticket_state": {"type": "ticket_state", "id": "1", "category": "submitted"},
+                "ticket_type": {"type": "ticket_type", "id": "t-" + type_name, "name": type_name},
+                "contacts": {"type": "ticket_contacts", "contacts": [self._ref(contact_id)]},
+                "created_at": at,
+                "updated_at": at,
+                "open": True,
+            }
+            self._record(f"ticket:{ticket_id}:created", "ticket_created", at, contact_id)
+            self._touch()
+            return ticket_id
+
+    def _record(self, key: str, kind: str, at: int, contact_id: str) -> None:
+        self.truth.append(TrueEvent(key, kind, at, contact_id))
+
+    # -- views the server serves --------------------------------------------------------------
+
+    def conversation_view(self, conv_id: str) -> dict[str, Any] | None:
+        """`GET /conversations/{id}`: the 500 most recent parts only."""
+        with self.lock:
+            conv = self.conversations.get(conv_id)
+            if conv is None:
+                return None
+            parts = conv["conversation_parts"]["conversation_parts"][-MAX_RETURNED_PARTS:]
+            view = dict(conv)
+            view["conversation_parts"] = {
+                "type": "conversation_part.list",
+                "conversation_parts": list(parts),
+                "total_count": len(parts),
+            }
+            return view
+
+    def search_view(self, conv: dict[str, Any]) -> dict[str, Any]:
+        """A search item: the conversation without its parts."""
+        return {k: v for k, v in conv.items() if k != "conversation_parts"}
+
+
+def generate(
+    *,
+    seed: int,
+    conversations: int,
+    start: int,
+    end: int,
+    tickets: int | None = None,
+) -> Workspace:
+    """A workspace whose activity falls in [start, end], the same for the same arguments."""
+    rng = random.Random(seed)
+    ws = Workspace()
+    companies = [ws.add_company(f"Company {i} ÄÖ") for i in range(max(1, conversations // 20))]
+    contacts = [_random_contact(ws, rng, i, companies) for i in range(max(2, conversations // 2))]
+    span = max(1, end - start)
+    for _ in range(conversations):
+        _random_conversation(ws, rng, contacts, start, span, end)
+    for _ in range(conversations // 5 if tickets is None else tickets):
+        ws.add_ticket(rng.choice(contacts), start + rng.randrange(span), rng.choice(["Bug", "Question"]))
+    return ws
+
+
+def unrated(ws: Workspace, conv_id: str) -> bool:
+    """Only the latest rating is visible in Intercom: generated history rates a conversation once."""
+    return ws.conversations[conv_id]["conversation_rating"] is None
+
+
+def _random_contact(ws: Workspace, rng: random.Random, i: int, companies: list[str]) -> str:
+    draw = rng.random()
+    if draw < 0.7:
+        return ws.add_contact(
+            role="user",
+            external_id=f"u-{i}",
+            email=f"user{i}@example.com",
+            name=f"User {i}",
+            custom={"account_id": f"acc-{i % 50}"} if rng.random() < 0.8 else {},
+            company=rng.choice(companies) if rng.random() < 0.6 else None,
+        )
+    if draw < 0.8:  # a user known by email only
+        return ws.add_contact(role="user", email=f"noext{i}@example.com", name=f"Nameless {i}")
+    return ws.add_contact(role="lead", email=None if rng.random() < 0.5 else f"lead{i}@example.com")
+
+
+def _random_conversation(
+    ws: Workspace, rng: random.Random, contacts: list[str], start: int, span: int, end: int
+) -> None:
+    contact = rng.choice(contacts)
+    role = ws.contacts[contact]["role"]
+    at = start + rng.randrange(span)
+    conv = ws.start_conversation(contact, at, by_admin=rng.random() < 0.2)
+    for _ in range(rng.randrange(0, 7)):
+        at += rng.randrange(1, 3 * 3600)
+        if at > end:
+            return
+        draw = rng.random()
+        if draw < 0.35:
+            ws.add_part(conv, at, author_type=role, author_id=contact)
+        elif draw < 0.6:
+            ws.add_part(conv, at, author_type="admin", author_id="7")
+        elif draw < 0.7:
+            ws.add_part(conv, at, author_type="bot", author_id="99")
+        elif draw < 0.78:
+            ws.add_part(conv, at, author_type="admin", author_id="7", part_type="note")
+        elif draw < 0.84:
+            ws.add_part(conv, at, author_type="admin", author_id="7", part_type="assignment", body=None)
+        else:
+            ws.add_part(conv, at, author_type="admin", author_id="7", part_type="close", body=None)
+            if rng.random() < 0.4 and at + 60 <= end:
+                # The contact writes into the closed conversation, which reopens it.
+                ws.add_part(conv, at + 60, author_type=role, author_id=contact, part_type="open")
+                at += 60
+            elif unrated(ws, conv) and rng.random() < 0.5 and at + 120 <= end:
+                ws.rate(conv, at + 120, rng.randint(1, 5), rng.choice([None, "Thanks!", "Ünïcode ✓"]))
+                at += 120

@@ -1,0 +1,108 @@
+"""An event's contact in, ABsmartly units and goal properties out: pure functions, no I/O.
+
+The caller fetches what `contact_fields_needed` asks for (through the contact cache) and
+passes it in. An event whose contact lacks a unit's field is kept as unattributed, with the
+reason, and never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from syncer.config import CUSTOM_ATTRIBUTE_PREFIX, GoalSettings, UnitMapping
+from syncer.detect import Event
+
+MAX_UID_LENGTH = 640  # the Collector's limit on a unit uid
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    units: tuple[tuple[str, str], ...]  # (type, uid), in config order; empty when unattributed
+    properties: Mapping[str, Any]
+    reason: str | None  # why the event is unattributed, or None
+
+
+def contact_fields_needed(goal: GoalSettings, units: Sequence[UnitMapping]) -> set[str]:
+    """The contact fields (external_id, email, custom_attributes.X, ...) this goal reads."""
+    fields = {unit.source for unit in units}
+    for _, source in goal.properties:
+        if source.startswith("contact."):
+            fields.add(source.removeprefix("contact."))
+        elif source == "company.name":
+            fields.add("companies")
+    return fields
+
+
+def needs_fetch(event: Event, fields: set[str]) -> bool:
+    """Whether the event's own contact data leaves a needed field unknown."""
+    return event.contact.get("id") is not None and not fields <= set(event.contact)
+
+
+def company_id(contact: Mapping[str, Any] | None) -> str | None:
+    """The contact's first company, whose name `company.name` reports."""
+    companies = (contact or {}).get("companies")
+    data = companies.get("data") if isinstance(companies, Mapping) else None
+    first = data[0] if isinstance(data, list) and data else None
+    value = first.get("id") if isinstance(first, Mapping) else None
+    return str(value) if isinstance(value, str | int) and value != "" else None
+
+
+def resolve(
+    event: Event,
+    goal: GoalSettings,
+    units: Sequence[UnitMapping],
+    contact: Mapping[str, Any] | None,
+    company: Mapping[str, Any] | None = None,
+) -> Resolution:
+    """Units and properties for the event; `contact` is the fetched contact, if one was needed."""
+    merged: dict[str, Any] = {**event.contact, **(contact or {})}  # the fetched contact is fresher
+    properties = _properties(goal, event, merged, company)
+    if merged.get("id") is None:
+        return Resolution((), properties, "the event names no contact")
+    resolved: list[tuple[str, str]] = []
+    for unit in units:
+        uid = _uid(merged, unit.source)
+        if uid is None:
+            # Reasons name no contact, so `status` can group the events that share one.
+            why = f"contact has no {unit.source} (unit {unit.type})"
+            if contact is None and needs_fetch(event, {unit.source}):
+                why = f"contact not found in Intercom (unit {unit.type})"
+            return Resolution((), properties, why)
+        resolved.append((unit.type, uid))
+    return Resolution(tuple(resolved), properties, None)
+
+
+def _uid(contact: Mapping[str, Any], source: str) -> str | None:
+    if source.startswith(CUSTOM_ATTRIBUTE_PREFIX):
+        attributes = contact.get("custom_attributes")
+        name = source.removeprefix(CUSTOM_ATTRIBUTE_PREFIX)
+        value = attributes.get(name) if isinstance(attributes, Mapping) else None
+    else:
+        value = contact.get(source)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value).strip()
+    return text if 0 < len(text) <= MAX_UID_LENGTH else None
+
+
+def _properties(
+    goal: GoalSettings,
+    event: Event,
+    contact: Mapping[str, Any],
+    company: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name, source in goal.properties:
+        if source.startswith("contact."):
+            value = contact.get(source.removeprefix("contact."))
+        elif source == "company.name":
+            value = (company or {}).get("name")
+        else:
+            value = event.facts.get(source)
+        # The Collector takes numbers (for property metrics) and strings (for filters).
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            continue
+        properties[name] = value
+    return properties
