@@ -60,9 +60,10 @@ def setup(level: str = "info", fmt: str = "text", secrets: Iterable[str] = ()) -
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     redactor = RedactSecrets(secrets)
     handler.addFilter(redactor)
+    handler.set_name("syncer")
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if h.get_name() == "syncer"]:
+        root.removeHandler(old)  # only our own: a host (pytest, an embedding app) keeps its own
     root.addHandler(handler)
     root.setLevel(level.upper())
     # httpx logs every request line at INFO; keep that for --log-level debug.

@@ -8,7 +8,8 @@ here and nowhere else; their text (which holds headers and bodies) is never show
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -44,12 +45,13 @@ class IntercomClient:
         pacer: Pacer | None = None,
         inner: httpx.BaseTransport | None = None,
         attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.pacer = pacer or Pacer()
         limits = httpx.Limits(max_connections=settings.concurrency + 2)
         self.transport = PacedRetryTransport(
-            inner or httpx.HTTPTransport(limits=limits), self.pacer, attempts=attempts
+            inner or httpx.HTTPTransport(limits=limits), self.pacer, attempts=attempts, sleep=sleep
         )
         self._http = httpx.Client(transport=self.transport, timeout=settings.timeout)
         self._sdk = Intercom(
@@ -63,6 +65,12 @@ class IntercomClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> IntercomClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def search(
         self, resource: str, query: Mapping[str, Any], starting_after: str | None = None

@@ -8,7 +8,7 @@ an event: the slice is read again and the outbox keeps one row per event key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,8 +18,11 @@ from syncer.intercom.client import SearchPage
 log = logging.getLogger("syncer.scan")
 
 # A slice whose search reports more items than this is halved before it is walked: a long
-# walk over Intercom's stateless `starting_after` is the likeliest to shift under our feet.
+# walk over Intercom's stateless `starting_after` is the likeliest to shift under our feet,
+# and a crash re-reads at most one slice. A slice with under a quarter of it doubles the
+# next one, so a sparse year costs a dozen searches, not 365.
 MAX_SLICE_ITEMS = 15_000
+MAX_SLICE_SECONDS = 366 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ def scan(
     while start <= hi:
         end = min(hi, start + length - 1)
         try:
-            yield from _slice(client, spec, start, end, max_items)
+            total = yield from _slice(client, spec, start, end, max_items)
         except _Restart as why:
             if end == start:
                 raise ScanIncomplete(
@@ -92,19 +95,24 @@ def scan(
             continue
         yield Checkpoint(end)
         start = end + 1
-        length = min(slice_seconds, length * 2)
+        if total < max_items // 4:
+            length = min(MAX_SLICE_SECONDS, length * 2)
 
 
-def _slice(client: Searcher, spec: ScanSpec, lo: int, hi: int, max_items: int) -> Iterator[Page]:
+def _slice(
+    client: Searcher, spec: ScanSpec, lo: int, hi: int, max_items: int
+) -> Generator[Page, None, int]:
+    """Yield the slice's pages; return how many items the search said it holds."""
     query = window_query(spec, lo, hi)
     page = client.search(spec.resource, query)
-    if page.total is not None and page.total > max_items and hi > lo:
-        raise _Restart(f"{page.total} items in one slice")
+    total = page.total if page.total is not None else len(page.items)
+    if total > max_items and hi > lo:
+        raise _Restart(f"{total} items in one slice")
     seen: set[str] = set()
     while True:
         yield Page(page.items)
         if page.next is None:
-            return
+            return total
         if page.next in seen:
             # Stateless cursors cycle (A -> B -> A) when items change mid-walk.
             raise _Restart(f"starting_after {page.next[:16]!r} came back")

@@ -112,7 +112,9 @@ class FakeIntercom:
     def start(self) -> FakeIntercom:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -194,14 +196,25 @@ class FakeIntercom:
     def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
         parts = path.strip("/").split("/")
         ws = self.workspace
-        if method == "POST" and len(parts) == 2 and parts[1] == "search":
-            if parts[0] in ("conversations", "tickets"):
-                return self._search(parts[0], body)
+        if method == "POST" and parts in (["conversations", "search"], ["tickets", "search"]):
+            return self._search(parts[0], body)
         if method == "GET" and len(parts) == 1 and parts[0] == "me":
-            return 200, {}, {
-                "type": "admin", "id": "7", "name": "Fake Admin", "email": "admin@example.com",
-                "app": {"type": "app", "id_code": "fake", "name": "Fake workspace", "region": "US"},
-            }
+            return (
+                200,
+                {},
+                {
+                    "type": "admin",
+                    "id": "7",
+                    "name": "Fake Admin",
+                    "email": "admin@example.com",
+                    "app": {
+                        "type": "app",
+                        "id_code": "fake",
+                        "name": "Fake workspace",
+                        "region": "US",
+                    },
+                },
+            )
         if method == "GET" and len(parts) == 2:
             kind, oid = parts
             if kind == "conversations":
@@ -212,7 +225,9 @@ class FakeIntercom:
             if kind == "companies":
                 with ws.lock:
                     company = ws.companies.get(oid)
-                return (200, {}, company) if company else (404, {}, _error("not_found", "Not found"))
+                return (
+                    (200, {}, company) if company else (404, {}, _error("not_found", "Not found"))
+                )
         return 404, {}, _error("not_found", f"no route {method} /{'/'.join(parts)}")
 
     def _contact(self, oid: str) -> tuple[int, dict[str, str], Any]:
@@ -239,10 +254,14 @@ class FakeIntercom:
         if offset is None:
             return 400, {}, _error("parameter_invalid", "starting_after is not valid")
         ids = self._matching(resource, body["query"])
-        store = self.workspace.conversations if resource == "conversations" else self.workspace.tickets
+        store = (
+            self.workspace.conversations if resource == "conversations" else self.workspace.tickets
+        )
         with self.workspace.lock:
             page = [store[i] for i in ids[offset : offset + per_page] if i in store]
-            items = [self.workspace.search_view(o) if resource == "conversations" else o for o in page]
+            items = [
+                self.workspace.search_view(o) if resource == "conversations" else o for o in page
+            ]
             items = json.loads(json.dumps(items))  # a snapshot, as a real answer is
         pages: dict[str, Any] = {
             "type": "pages",
@@ -273,7 +292,9 @@ class FakeIntercom:
             self._results[text] = (ws.version, ids)
             return ids
 
-    def _candidates(self, resource: str, store: Mapping[str, Any], query: Mapping[str, Any]) -> list[str]:
+    def _candidates(
+        self, resource: str, store: Mapping[str, Any], query: Mapping[str, Any]
+    ) -> list[str]:
         ranged = searchlang.range_filter(query)
         if ranged is None:
             return list(store)
@@ -320,8 +341,11 @@ def _error(code: str, message: str) -> dict[str, Any]:
 def _handler(fake: FakeIntercom) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, the body waits ~40 ms for
+        # the client's delayed ACK on every request.
+        disable_nagle_algorithm = True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _serve(self) -> None:

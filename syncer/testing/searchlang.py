@@ -39,7 +39,20 @@ def validate(query: object, depth: int = 0) -> None:
         return
     if not isinstance(query.get("field"), str):
         raise QueryError("a filter needs a field")
-    if query.get("operator") not in {"=", "!=", "IN", "NIN", ">", "<", ">=", "<=", "~", "!~", "^", "$"}:
+    if query.get("operator") not in {
+        "=",
+        "!=",
+        "IN",
+        "NIN",
+        ">",
+        "<",
+        ">=",
+        "<=",
+        "~",
+        "!~",
+        "^",
+        "$",
+    }:
         raise QueryError(f"unknown operator {query.get('operator')!r}")
 
 

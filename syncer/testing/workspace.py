@@ -47,7 +47,12 @@ class Workspace:
     def add_company(self, name: str) -> str:
         with self.lock:
             cid = self._next_id()
-            self.companies[cid] = {"type": "company", "id": cid, "company_id": f"co-{cid}", "name": name}
+            self.companies[cid] = {
+                "type": "company",
+                "id": cid,
+                "company_id": f"co-{cid}",
+                "name": name,
+            }
             return cid
 
     def add_contact(
@@ -62,7 +67,11 @@ class Workspace:
     ) -> str:
         with self.lock:
             cid = self._next_id()
-            data = [{"type": "company", "id": company, "url": f"/companies/{company}"}] if company else []
+            data = (
+                [{"type": "company", "id": company, "url": f"/companies/{company}"}]
+                if company
+                else []
+            )
             self.contacts[cid] = {
                 "type": "contact",
                 "id": cid,
@@ -72,7 +81,12 @@ class Workspace:
                 "email": email,
                 "name": name,
                 "custom_attributes": dict(custom or {}),
-                "companies": {"type": "list", "data": data, "total_count": len(data), "has_more": False},
+                "companies": {
+                    "type": "list",
+                    "data": data,
+                    "total_count": len(data),
+                    "has_more": False,
+                },
                 "created_at": 0,
                 "updated_at": 0,
             }
@@ -97,7 +111,12 @@ class Workspace:
     def _author(self, kind: str, author_id: str) -> dict[str, Any]:
         if kind in ("user", "lead"):
             contact = self.contacts[author_id]
-            return {"type": contact["role"], "id": author_id, "name": contact["name"], "email": contact["email"]}
+            return {
+                "type": contact["role"],
+                "id": author_id,
+                "name": contact["name"],
+                "email": contact["email"],
+            }
         return {"type": kind, "id": author_id, "name": f"{kind} {author_id}", "email": None}
 
     # -- conversations ------------------------------------------------------------------------
@@ -142,7 +161,9 @@ class Workspace:
                 },
             }
             if not by_admin:
-                self._record(f"conversation:{conv_id}:started", "conversation_started", at, contact_id)
+                self._record(
+                    f"conversation:{conv_id}:started", "conversation_started", at, contact_id
+                )
                 self._record(f"conversation:{conv_id}:opening", "user_messaged", at, contact_id)
             self._touch()
             return conv_id
@@ -275,12 +296,14 @@ def generate(
     for _ in range(conversations):
         _random_conversation(ws, rng, contacts, start, span, end)
     for _ in range(conversations // 5 if tickets is None else tickets):
-        ws.add_ticket(rng.choice(contacts), start + rng.randrange(span), rng.choice(["Bug", "Question"]))
+        ws.add_ticket(
+            rng.choice(contacts), start + rng.randrange(span), rng.choice(["Bug", "Question"])
+        )
     return ws
 
 
 def unrated(ws: Workspace, conv_id: str) -> bool:
-    """Only the latest rating is visible in Intercom: generated history rates a conversation once."""
+    """Intercom shows only the latest rating: generated history rates a conversation once."""
     return ws.conversations[conv_id]["conversation_rating"] is None
 
 
@@ -321,7 +344,9 @@ def _random_conversation(
         elif draw < 0.78:
             ws.add_part(conv, at, author_type="admin", author_id="7", part_type="note")
         elif draw < 0.84:
-            ws.add_part(conv, at, author_type="admin", author_id="7", part_type="assignment", body=None)
+            ws.add_part(
+                conv, at, author_type="admin", author_id="7", part_type="assignment", body=None
+            )
         else:
             ws.add_part(conv, at, author_type="admin", author_id="7", part_type="close", body=None)
             if rng.random() < 0.4 and at + 60 <= end:
@@ -329,5 +354,7 @@ def _random_conversation(
                 ws.add_part(conv, at + 60, author_type=role, author_id=contact, part_type="open")
                 at += 60
             elif unrated(ws, conv) and rng.random() < 0.5 and at + 120 <= end:
-                ws.rate(conv, at + 120, rng.randint(1, 5), rng.choice([None, "Thanks!", "Ünïcode ✓"]))
+                ws.rate(
+                    conv, at + 120, rng.randint(1, 5), rng.choice([None, "Thanks!", "Ünïcode ✓"])
+                )
                 at += 120

@@ -1,0 +1,83 @@
+"""Shared fixtures: fake servers on 127.0.0.1, configs, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from syncer.cli import main
+from syncer.testing.fake_intercom import FakeIntercom
+from syncer.testing.workspace import Workspace, generate
+
+INTERCOM_TOKEN = "test-intercom-token-0123456789"
+COLLECTOR_KEY = "test-collector-key-9876543210"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def now() -> int:
+    return int(time.time())
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERCOM_ACCESS_TOKEN", INTERCOM_TOKEN)
+    monkeypatch.setenv("ABSMARTLY_API_KEY", COLLECTOR_KEY)
+
+
+@pytest.fixture
+def workspace(now: int) -> Workspace:
+    return generate(seed=7, conversations=240, start=now - 8 * 86_400, end=now - 600)
+
+
+@pytest.fixture
+def fake_intercom(workspace: Workspace) -> Iterator[FakeIntercom]:
+    with FakeIntercom(workspace, token=INTERCOM_TOKEN) as fake:
+        yield fake
+
+
+def config_text(
+    intercom_url: str,
+    database: Path,
+    *,
+    collector_url: str = "http://127.0.0.1:9/v1",
+    extra: str = "",
+    units: str = '[[units]]\ntype = "user_id"\nfrom = "external_id"\n',
+    sync: str = "settle = 0\noverlap = 0\n",
+) -> str:
+    return (
+        f'[intercom]\nbase_url = "{intercom_url}"\n\n'
+        f'[absmartly]\nendpoint = "{collector_url}"\napplication = "www"\n'
+        f'environment = "production"\n\n{units}\n'
+        f'[sync]\ndatabase = "sqlite:///{database}"\n{sync}\n{extra}'
+    )
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    def write(text: str, name: str = "syncer.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    def run(*args: str) -> Result:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run

@@ -1,0 +1,105 @@
+"""Scans over a stub searcher: slicing, checkpoints, halving, the repeated-token guard."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from syncer.errors import ScanIncomplete
+from syncer.intercom.client import SearchPage
+from syncer.intercom.scans import Checkpoint, Page, ScanSpec, scan, window_query
+
+SPEC = ScanSpec("conversations", "created_at")
+
+
+class Stub:
+    """Serves items by `created_at`, `per_page` at a time; optionally cycles its tokens."""
+
+    def __init__(self, times: list[int], per_page: int = 2, cycle: bool = False) -> None:
+        self.times, self.per_page, self.cycle = times, per_page, cycle
+        self.queries: list[tuple[int, int, str | None]] = []
+
+    def search(
+        self, resource: str, query: Mapping[str, Any], starting_after: str | None = None
+    ) -> SearchPage:
+        lo, hi = query["value"][0]["value"], query["value"][1]["value"]
+        self.queries.append((lo, hi, starting_after))
+        hits = [t for t in self.times if lo <= t <= hi]
+        offset = int(starting_after or 0)
+        if self.cycle and offset >= 2 * self.per_page:
+            offset = 0
+        chunk = hits[offset : offset + self.per_page]
+        more = offset + self.per_page < len(hits)
+        nxt = str(offset + self.per_page) if more else None
+        if self.cycle and more:
+            nxt = str((offset + self.per_page) % (2 * self.per_page))
+        return SearchPage([{"id": str(t), "created_at": t} for t in chunk], nxt, len(hits))
+
+
+def test_window_query_is_inclusive_and_of_single_filters() -> None:
+    """[lo, hi] becomes an AND of `>` lo and `<` hi (both inclusive in Intercom)."""
+    assert window_query(SPEC, 10, 20) == {
+        "operator": "AND",
+        "value": [
+            {"field": "created_at", "operator": ">", "value": 10},
+            {"field": "created_at", "operator": "<", "value": 20},
+        ],
+    }
+
+
+def test_slices_tile_the_window_without_gap_or_overlap() -> None:
+    """Each slice starts one second after the last ended; a checkpoint closes each."""
+    stub = Stub([0, 5, 10, 15, 29, 75])
+    steps = list(scan(stub, SPEC, 0, 79, slice_seconds=10))
+    slices = [(lo, hi) for lo, hi, token in stub.queries if token is None]
+    assert slices[0][0] == 0 and slices[-1][1] == 79
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(slices))
+    assert [s.value for s in steps if isinstance(s, Checkpoint)] == [hi for _, hi in slices]
+    items = [i["created_at"] for s in steps if isinstance(s, Page) for i in s.items]
+    assert sorted(items) == [0, 5, 10, 15, 29, 75]
+
+
+def test_sparse_slices_grow_so_long_windows_cost_few_searches() -> None:
+    """A nearly empty year in 1-day slices takes a dozen searches, not 365."""
+    stub = Stub([100, 200_000])
+    list(scan(stub, SPEC, 0, 365 * 86_400, slice_seconds=86_400))
+    assert len(stub.queries) <= 12
+
+
+def test_checkpoint_comes_after_the_slice_last_page() -> None:
+    """No checkpoint until every page of its slice was yielded."""
+    stub = Stub([1, 2, 3, 4, 5])
+    steps = list(scan(stub, SPEC, 0, 9, slice_seconds=10))
+    kinds = [type(s).__name__ for s in steps]
+    assert kinds == ["Page", "Page", "Page", "Checkpoint"]
+
+
+def test_slice_with_too_many_items_is_halved() -> None:
+    """A slice over the item limit is read again as halves; nothing is skipped."""
+    stub = Stub(list(range(0, 40)), per_page=50)
+    steps = list(scan(stub, SPEC, 0, 39, slice_seconds=40, max_items=25))
+    items = [i["created_at"] for s in steps if isinstance(s, Page) for i in s.items]
+    assert sorted(items) == list(range(40))
+    assert [s.value for s in steps if isinstance(s, Checkpoint)] == [19, 39]
+
+
+def test_repeated_starting_after_rereads_the_slice_in_halves() -> None:
+    """A token seen twice ends the slice; halves small enough not to cycle read everything."""
+    stub = Stub(list(range(10)), per_page=2, cycle=True)
+    steps = list(scan(stub, SPEC, 0, 9, slice_seconds=10))
+    items = {i["created_at"] for s in steps if isinstance(s, Page) for i in s.items}
+    assert items == set(range(10))
+    assert [s.value for s in steps if isinstance(s, Checkpoint)][-1] == 9
+
+
+def test_cycle_in_one_second_slice_never_checkpoints() -> None:
+    """When even a 1-second slice cycles, the scan fails without moving past it."""
+    stub = Stub([5] * 10, per_page=2, cycle=True)
+    seen: list[object] = []
+    with pytest.raises(ScanIncomplete, match="came back"):
+        seen.extend(scan(stub, SPEC, 5, 5, slice_seconds=1))
+    assert stub.queries, "the slice was read"
+    assert not any(isinstance(step, Checkpoint) for step in seen)

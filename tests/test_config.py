@@ -1,0 +1,213 @@
+"""Config validation: every mistake is one line naming the key, exit status 2, nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from syncer import config
+from syncer.errors import ConfigError
+
+ENV = {"INTERCOM_ACCESS_TOKEN": "tok-123456", "ABSMARTLY_API_KEY": "key-123456"}
+BASE = """
+[intercom]
+region = "eu"
+[absmartly]
+endpoint = "https://acme.absmartly.io/v1"
+application = "www"
+environment = "production"
+[[units]]
+type = "user_id"
+from = "external_id"
+[sync]
+database = "sqlite:////tmp/x.db"
+"""
+
+
+def load(text: str, tmp_path: Path, env: dict[str, str] | None = None) -> config.Config:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return config.load(path, env=ENV if env is None else env)
+
+
+def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
+    """Region picks the base URL; goals default to the guide's four names; rating carries score."""
+    cfg = load(BASE, tmp_path)
+    assert cfg.intercom.base_url == "https://api.eu.intercom.io"
+    assert cfg.intercom.token == "tok-123456"
+    assert [g.name for g in cfg.enabled_goals()] == [
+        "intercom_conversation_started",
+        "intercom_conversation_rated",
+        "intercom_user_messaged",
+        "intercom_ticket_created",
+    ]
+    assert cfg.goals["conversation_rated"].properties == (("rating", "rating.score"),)
+    assert cfg.goals["conversation_started"].properties == ()
+    assert cfg.sync.start is None
+
+
+def test_secrets_are_not_in_repr(tmp_path: Path) -> None:
+    """A config printed by mistake does not show the token or the key."""
+    cfg = load(BASE, tmp_path)
+    assert "tok-123456" not in repr(cfg)
+    assert "key-123456" not in repr(cfg)
+
+
+def test_example_config_is_valid() -> None:
+    """config.example.toml, as shipped, loads."""
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    cfg = config.load(example, env=ENV)
+    assert cfg.goals["conversation_started"].properties == (
+        ("user_email", "contact.email"),
+        ("user_name", "contact.name"),
+        ("company", "company.name"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t.replace('region = "eu"', 'region = "mars"'),
+            "intercom.region: must be one of us, eu, au, got 'mars'",
+        ),
+        (lambda t: t.replace('region = "eu"', 'regoin = "eu"'), "intercom.regoin: unknown key"),
+        (
+            lambda t: t + 'poll_interval = "60s"\n',
+            "sync.poll_interval: expected an integer, got a string",
+        ),
+        (lambda t: t + "poll_interval = 1\n", "sync.poll_interval: must be at least 5, got 1"),
+        (
+            lambda t: t.replace("https://acme", "http://acme"),
+            "absmartly.endpoint: must use https (plain http only for loopback)",
+        ),
+        (
+            lambda t: t.replace("https://acme.absmartly.io/v1", "ftp://x"),
+            "absmartly.endpoint: 'ftp://x' is not an http(s) URL",
+        ),
+        (
+            lambda t: t.replace('application = "www"\n', ""),
+            "absmartly.application: missing (required)",
+        ),
+        (
+            lambda t: t.replace('application = "www"', 'application = ""'),
+            "absmartly.application: must not be empty",
+        ),
+        (
+            lambda t: t.replace('from = "external_id"', 'from = "phone"'),
+            "units[0].from: must be external_id, email, id or custom_attributes.NAME",
+        ),
+        (
+            lambda t: t.replace("[sync]", '[[units]]\ntype = "user_id"\nfrom = "email"\n[sync]'),
+            "units[1].type: unit type 'user_id' is listed twice",
+        ),
+        (
+            lambda t: t.replace('[[units]]\ntype = "user_id"\nfrom = "external_id"\n', ""),
+            "units: missing (required)",
+        ),
+        (
+            lambda t: t + 'start = "last tuesday"\n',
+            "sync.start: 'last tuesday' is not an ISO 8601 date or time",
+        ),
+        (
+            lambda t: t.replace("sqlite:////tmp/x.db", "postgres://db"),
+            "sync.database: must be a sqlite:/// URL",
+        ),
+        (
+            lambda t: t + '[goals.conversation_started]\nname = ""\n',
+            "goals.conversation_started.name: must not be empty",
+        ),
+        (
+            lambda t: t + '[goals.conversation_started.properties]\nx = "contact.phone"\n',
+            "goals.conversation_started.properties.x: unknown source 'contact.phone'",
+        ),
+        (
+            lambda t: t + '[goals.conversation_closed]\nname = "x"\n',
+            "goals.conversation_closed: unknown key",
+        ),
+        (
+            lambda t: t + "".join(f"[goals.{k}]\nenabled = false\n" for k in config.GOAL_KINDS),
+            "goals: every goal is disabled",
+        ),
+        (
+            lambda t: t.replace("[absmartly]", '[absmartly]\nhash_units = "yes"'),
+            "absmartly.hash_units: expected a boolean, got a string",
+        ),
+        (
+            lambda t: t.replace("[intercom]", '[intercom]\ntoken_env = "MY TOKEN"'),
+            "intercom.token_env: 'MY TOKEN' is not an environment variable name",
+        ),
+        (lambda t: t + "[extra]\n", "extra: unknown key"),
+    ],
+)
+def test_each_mistake_names_its_key(
+    tmp_path: Path, change: Callable[[str], str], message: str
+) -> None:
+    """Each broken config raises one ConfigError line that starts with the key."""
+    with pytest.raises(ConfigError) as caught:
+        load(change(BASE), tmp_path)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_secret_names_the_variable(tmp_path: Path) -> None:
+    """An unset token variable is named, with the key that names it."""
+    with pytest.raises(
+        ConfigError,
+        match=r"^intercom.token_env: environment variable "
+        r"INTERCOM_ACCESS_TOKEN is not set$",
+    ):
+        load(BASE, tmp_path, env={"ABSMARTLY_API_KEY": "k"})
+
+
+def test_secret_only_required_when_the_command_needs_it(tmp_path: Path) -> None:
+    """`status` needs no secret; a missing one is not an error there."""
+    path = tmp_path / "c.toml"
+    path.write_text(BASE, encoding="utf-8")
+    assert config.load(path, secrets=(), env={}).intercom.token == ""
+
+
+def test_toml_syntax_error_is_one_line(tmp_path: Path) -> None:
+    """A TOML syntax error names the file and the position."""
+    with pytest.raises(ConfigError, match=r"c\.toml: not valid TOML \(.*line 2"):
+        load("[intercom]\nregion = \n", tmp_path)
+
+
+def test_unquoted_toml_datetime_start_is_accepted(tmp_path: Path) -> None:
+    """`start = 2026-01-01T00:00:00Z` (a TOML datetime) means that moment."""
+    cfg = load(BASE + "start = 2026-01-01T00:00:00Z\n", tmp_path)
+    assert cfg.sync.start == 1_767_225_600
+
+
+def test_cli_config_error_exits_2_without_traceback_or_database(
+    tmp_path: Path, cli: Callable, write_config: Callable[..., Path], secrets: None
+) -> None:
+    """The command prints one line, exits 2, and creates no database."""
+    db = tmp_path / "state.db"
+    path = write_config(BASE.replace("/tmp/x.db", str(db)).replace('"eu"', '"mars"'))
+    result = cli("--config", str(path), "sync", "--since", "2026-01-01")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "syncer: intercom.region: must be one of us, eu, au, got 'mars'"
+    ]
+    assert "Traceback" not in result.err
+    assert not db.exists()
+    assert not list(tmp_path.glob("state.db*"))
+
+
+def test_cli_without_config_exits_2(cli: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --config and no $SYNCER_CONFIG: say how to give one."""
+    monkeypatch.delenv("SYNCER_CONFIG", raising=False)
+    result = cli("status")
+    assert result.code == 2
+    assert "pass --config PATH or set SYNCER_CONFIG" in result.err
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-13-45", "2026-01-01T25:00"])
+def test_cli_bad_date_exits_2(cli: Callable, since: str) -> None:
+    """A malformed --since is named, with an example of a good one."""
+    result = cli("--config", "/nonexistent.toml", "sync", "--since", since)
+    assert result.code == 2
+    assert result.err.startswith(f"syncer: --since: {since!r} is not an ISO 8601 date or time")

@@ -1,0 +1,184 @@
+"""Detection on hand-built Intercom objects: each event kind and each edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer.detect import (
+    Unreadable,
+    Window,
+    conversation_rated,
+    conversation_started,
+    ticket_created,
+    user_messaged,
+)
+
+ALL = Window(0, 10**10)
+
+
+def conversation(
+    *,
+    author_type: str = "user",
+    created_at: int = 1_000,
+    parts: list[dict[str, Any]] | None = None,
+    rating: dict[str, Any] | None = None,
+    external_id: str | None = "u-1",
+) -> dict[str, Any]:
+    return {
+        "type": "conversation",
+        "id": "c1",
+        "created_at": created_at,
+        "source": {
+            "author": {"type": author_type, "id": "contact-1" if author_type != "admin" else "9"}
+        },
+        "contacts": {
+            "contacts": [{"type": "contact", "id": "contact-1", "external_id": external_id}]
+        },
+        "conversation_rating": rating,
+        "conversation_parts": {"conversation_parts": parts or []},
+    }
+
+
+def part(pid: str, part_type: str, author: str, at: int, body: str | None = "<p>x</p>") -> dict:
+    return {
+        "id": pid,
+        "part_type": part_type,
+        "body": body,
+        "created_at": at,
+        "author": {"type": author, "id": "contact-1" if author in ("user", "lead") else "9"},
+    }
+
+
+def test_started_by_user_is_an_event_in_ms() -> None:
+    """A user-opened conversation gives one event at created_at, in milliseconds."""
+    [event] = conversation_started(conversation(), ALL)
+    assert event.key == "conversation:c1:started"
+    assert event.achieved_at == 1_000_000
+    assert event.contact == {"id": "contact-1", "external_id": "u-1"}
+    assert event.facts == {"conversation.id": "c1"}
+
+
+def test_started_by_lead_counts() -> None:
+    """Leads are contacts too."""
+    assert len(conversation_started(conversation(author_type="lead"), ALL)) == 1
+
+
+def test_admin_initiated_conversation_is_not_started() -> None:
+    """An outbound message from an admin is not a conversation the contact started."""
+    assert conversation_started(conversation(author_type="admin"), ALL) == []
+
+
+def test_started_outside_window_is_left_out() -> None:
+    """Only conversations created inside the window count."""
+    assert conversation_started(conversation(created_at=5_000), Window(0, 4_999)) == []
+
+
+def test_messages_cover_opening_and_contact_comments_only() -> None:
+    """Opening message and contact comments count; admin, bot, notes and assignments do not."""
+    parts = [
+        part("p1", "comment", "admin", 1_100),
+        part("p2", "comment", "user", 1_200),
+        part("p3", "note", "admin", 1_300),
+        part("p4", "comment", "bot", 1_400),
+        part("p5", "assignment", "admin", 1_500, body=None),
+        part("p6", "note", "user", 1_600),
+    ]
+    events = user_messaged(conversation(parts=parts), ALL)
+    assert [e.key for e in events] == ["conversation:c1:opening", "part:p2"]
+    assert [e.achieved_at for e in events] == [1_000_000, 1_200_000]
+
+
+def test_reopen_by_contact_with_a_message_counts() -> None:
+    """A contact's reply to a closed conversation arrives as an `open` part and is a message."""
+    parts = [
+        part("p1", "close", "admin", 1_100, body=None),
+        part("p2", "open", "user", 1_200),
+        part("p3", "open", "admin", 1_300),
+        part("p4", "open", "user", 1_400, body=None),
+    ]
+    events = user_messaged(conversation(parts=parts), ALL)
+    assert [e.key for e in events] == ["conversation:c1:opening", "part:p2"]
+
+
+def test_admin_initiated_conversation_still_yields_contact_replies() -> None:
+    """No opening message from the contact, but their replies are messages."""
+    parts = [part("p1", "comment", "user", 1_200)]
+    events = user_messaged(conversation(author_type="admin", parts=parts), ALL)
+    assert [e.key for e in events] == ["part:p1"]
+
+
+def test_messages_on_both_sides_of_the_window_end() -> None:
+    """Messages are chosen by their own time: inside [lo, hi] in, outside out, ends inclusive."""
+    parts = [
+        part("p1", "comment", "user", 1_999),
+        part("p2", "comment", "user", 2_000),
+        part("p3", "comment", "user", 2_001),
+    ]
+    events = user_messaged(conversation(created_at=500, parts=parts), Window(1_000, 2_000))
+    assert [e.key for e in events] == ["part:p1", "part:p2"]
+
+
+def test_unknown_part_and_author_types_are_ignored() -> None:
+    """A part type or author type we do not know is not a contact message."""
+    parts = [part("p1", "quick_reply_thing", "user", 1_200), part("p2", "comment", "robot", 1_300)]
+    assert [e.key for e in user_messaged(conversation(parts=parts), ALL)] == [
+        "conversation:c1:opening"
+    ]
+
+
+def test_rating_is_keyed_by_its_time_and_carries_score() -> None:
+    """A rating gives an event at its created_at; a later re-rating is a different key."""
+    rating = {
+        "rating": 4,
+        "remark": "ok",
+        "created_at": 3_000,
+        "contact": {"type": "contact", "id": "contact-1", "external_id": "u-1"},
+    }
+    [event] = conversation_rated(conversation(rating=rating), ALL)
+    assert event.key == "conversation:c1:rated:3000"
+    assert event.achieved_at == 3_000_000
+    assert event.facts["rating.score"] == 4
+    assert event.facts["rating.remark"] == "ok"
+    rerated = conversation_rated(conversation(rating={**rating, "created_at": 3_500}), ALL)
+    assert rerated[0].key == "conversation:c1:rated:3500"
+
+
+def test_no_rating_no_event() -> None:
+    """A conversation without a rating (null, or a score of null) gives nothing."""
+    assert conversation_rated(conversation(rating=None), ALL) == []
+    assert conversation_rated(conversation(rating={"rating": None, "created_at": 1}), ALL) == []
+
+
+def test_ticket_created_names_type_and_first_contact() -> None:
+    """A ticket gives one event for its first contact, with its type name."""
+    ticket = {
+        "type": "ticket",
+        "id": "t9",
+        "ticket_id": "3",
+        "created_at": 7_000,
+        "ticket_type": {"name": "Bug"},
+        "contacts": {"contacts": [{"id": "k1", "external_id": None}, {"id": "k2"}]},
+    }
+    [event] = ticket_created(ticket, ALL)
+    assert event.key == "ticket:t9:created"
+    assert event.achieved_at == 7_000_000
+    assert event.contact == {"id": "k1", "external_id": None}
+    assert event.facts == {"ticket.id": "t9", "ticket.type": "Bug"}
+
+
+def test_contact_without_external_id_is_reported_as_none() -> None:
+    """A listed contact with a null external_id is known to have none (no fetch needed)."""
+    [event] = conversation_started(conversation(external_id=None), ALL)
+    assert event.contact == {"id": "contact-1", "external_id": None}
+
+
+def test_object_without_id_or_time_is_unreadable() -> None:
+    """Missing ids and times raise Unreadable, which the scan counts and skips."""
+    broken = conversation()
+    del broken["id"]
+    with pytest.raises(Unreadable):
+        conversation_started(broken, ALL)
+    with pytest.raises(Unreadable):
+        conversation_started({**conversation(), "created_at": "yesterday"}, ALL)

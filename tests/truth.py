@@ -1,0 +1,33 @@
+"""Expected goals, computed from the fake workspace's own record of what happened.
+
+Nothing here calls the syncer's detection or resolution code.
+"""
+
+from __future__ import annotations
+
+from syncer.testing.workspace import Workspace
+
+NAMES = {
+    "conversation_started": "intercom_conversation_started",
+    "conversation_rated": "intercom_conversation_rated",
+    "user_messaged": "intercom_user_messaged",
+    "ticket_created": "intercom_ticket_created",
+}
+
+
+def expected_goals(
+    ws: Workspace, lo: int, hi: int, field: str = "external_id"
+) -> dict[str, tuple[str, int, str]]:
+    """key -> (goal name, achievedAt in ms, uid) for every attributable event in [lo, hi]."""
+    goals = {}
+    for event in ws.truth:
+        uid = ws.contacts[event.contact_id].get(field)
+        if lo <= event.at <= hi and uid:
+            goals[event.key] = (NAMES[event.kind], event.at * 1000, uid)
+    return goals
+
+
+def unattributable(ws: Workspace, lo: int, hi: int, field: str = "external_id") -> set[str]:
+    return {
+        e.key for e in ws.truth if lo <= e.at <= hi and not ws.contacts[e.contact_id].get(field)
+    }
