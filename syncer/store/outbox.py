@@ -91,7 +91,7 @@ def from_row(row: Any) -> Goal:
 def counts(conn: Connection) -> dict[str, int]:
     """Events by status, every status present (zero where none)."""
     rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-    found = dict(rows.tuples().all())
+    found = {status: n for status, n in rows}
     return {status: int(found.get(status, 0)) for status in STATUSES}
 
 
@@ -104,7 +104,7 @@ def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
         .group_by(outbox.c.reason)
         .order_by(count.desc())
     )
-    return [(reason or "-", int(n)) for reason, n in rows.tuples()]
+    return [(reason or "-", int(n)) for reason, n in rows]
 
 
 def listing(conn: Connection, statuses: Iterable[str], limit: int) -> list[Any]:

@@ -1,0 +1,98 @@
+"""The state database: migrations at start, WAL, one writer, a newer schema refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from syncer.errors import StateError
+from syncer.store import outbox
+from syncer.store.db import open_database
+from syncer.store.outbox import Goal
+
+
+def goal(key: str, units: tuple = (("user_id", "u1"),)) -> Goal:
+    return Goal(key, "conversation_started", "g", 1_000, units, {}, {"contact": {}, "facts": {}})
+
+
+def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
+    """Opening creates the schema at head, in WAL mode."""
+    db = open_database(f"sqlite:///{tmp_path / 'a' / 's.db'}")
+    try:
+        with db.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert outbox.counts(conn) == {"pending": 0, "sent": 0, "dead": 0, "unattributed": 0}
+    finally:
+        db.close()
+
+
+def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    """Another process holding the database makes a second writer fail at once."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from syncer.store.db import open_database; "
+         f"db=open_database({url!r}); print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StateError, match="another syncer process is using this database"):
+            open_database(url)
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    open_database(url).close()  # the lock dies with its process
+
+
+def test_reader_works_beside_a_writer(tmp_path: Path) -> None:
+    """`status` reads without the lock, so it works while the daemon runs."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    writer = open_database(url)
+    try:
+        reader = open_database(url, writer=False)
+        reader.close()
+    finally:
+        writer.close()
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    """A schema revision this version does not know stops with 'upgrade the syncer'."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    db = open_database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    db.close()
+    with pytest.raises(StateError, match="written by a newer syncer .*upgrade the syncer"):
+        open_database(url)
+
+
+def test_unwritable_place_is_a_state_error(tmp_path: Path) -> None:
+    """A database path under a file (not a folder) fails with one line, no traceback."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StateError, match="cannot create the database here"):
+        open_database(f"sqlite:///{blocker / 'sub' / 's.db'}")
+
+
+def test_outbox_keeps_one_row_per_key(tmp_path: Path) -> None:
+    """Inserting a key twice keeps the first; only new keys are returned."""
+    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        with db.engine.begin() as conn:
+            assert [g.key for g in outbox.insert_new(conn, [goal("a"), goal("b"), goal("a")])] == [
+                "a", "b"
+            ]
+        with db.engine.begin() as conn:
+            assert [g.key for g in outbox.insert_new(conn, [goal("b"), goal("c", ())])] == ["c"]
+            assert outbox.counts(conn)["pending"] == 2
+            assert outbox.counts(conn)["unattributed"] == 1
+    finally:
+        db.close()
