@@ -62,7 +62,10 @@ def test_killed_scan_then_rerun_gives_the_same_outbox(
 
 
 def test_same_window_again_adds_nothing(
-    fake_intercom: FakeIntercom, write_config: Callable, cli: Callable, tmp_path: Path,
+    fake_intercom: FakeIntercom,
+    write_config: Callable,
+    cli: Callable,
+    tmp_path: Path,
     secrets: None,
 ) -> None:
     """A second run over the same window stores no new event."""
@@ -75,8 +78,13 @@ def test_same_window_again_adds_nothing(
 
 
 def test_status_reports_cursors_counts_and_reasons(
-    fake_intercom: FakeIntercom, write_config: Callable, cli: Callable, tmp_path: Path,
-    now: int, secrets: None, monkeypatch,
+    fake_intercom: FakeIntercom,
+    write_config: Callable,
+    cli: Callable,
+    tmp_path: Path,
+    now: int,
+    secrets: None,
+    monkeypatch,
 ) -> None:
     """After a catch-up: a live cursor per scan, counts by status, unattributed reasons."""
     config = write_config(config_text(fake_intercom.url, tmp_path / "s.db"))

@@ -91,7 +91,7 @@ def from_row(row: Any) -> Goal:
 def counts(conn: Connection) -> dict[str, int]:
     """Events by status, every status present (zero where none)."""
     rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-    found = {status: n for status, n in rows}
+    found = dict(rows)
     return {status: int(found.get(status, 0)) for status in STATUSES}
 
 

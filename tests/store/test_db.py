@@ -35,10 +35,14 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     """Another process holding the database makes a second writer fail at once."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys,time; from syncer.store.db import open_database; "
-         f"db=open_database({url!r}); print('ready', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from syncer.store.db import open_database; "
+            f"db=open_database({url!r}); print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None
     try:
@@ -70,7 +74,7 @@ def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     db.close()
-    with pytest.raises(StateError, match="written by a newer syncer .*upgrade the syncer"):
+    with pytest.raises(StateError, match=r"written by a newer syncer .*upgrade the syncer"):
         open_database(url)
 
 
@@ -88,7 +92,8 @@ def test_outbox_keeps_one_row_per_key(tmp_path: Path) -> None:
     try:
         with db.engine.begin() as conn:
             assert [g.key for g in outbox.insert_new(conn, [goal("a"), goal("b"), goal("a")])] == [
-                "a", "b"
+                "a",
+                "b",
             ]
         with db.engine.begin() as conn:
             assert [g.key for g in outbox.insert_new(conn, [goal("b"), goal("c", ())])] == ["c"]
