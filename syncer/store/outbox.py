@@ -91,7 +91,8 @@ def from_row(row: Any) -> Goal:
 def counts(conn: Connection) -> dict[str, int]:
     """Events by status, every status present (zero where none)."""
     rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-    found = dict(rows)
+    # Not dict(rows): a result has .keys(), so dict() would read it as a mapping of columns.
+    found = {status: n for status, n in rows}  # noqa: C416
     return {status: int(found.get(status, 0)) for status in STATUSES}
 
 
