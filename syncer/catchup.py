@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -9,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from syncer import pipeline
+from syncer.absmartly.publisher import Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
 from syncer.pipeline import Context, ScanStats
@@ -86,16 +88,38 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
     return 0
 
 
-def sync(config: Config, since: int, until: int, now: int) -> int:
-    """Fill the outbox from [since, until]."""
-    with open_context(config) as ctx:
+def sync(config: Config, since: int, until: int, now: int, publish_timeout: float) -> int:
+    """Read [since, until] into the outbox, then deliver everything pending.
+
+    Exits 1 when the Collector stayed unreachable for `publish_timeout` seconds; what is
+    still waiting stays in the outbox for the next run.
+    """
+    with (
+        open_context(config) as ctx,
+        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
+    ):
         try:
             results = scan_window(ctx, since, until, now)
+            delivered = deliver(pub, publish_timeout, ctx.stop)
         except SyncerError as exc:
             record_error(ctx, exc)
             raise
+        if delivered.waiting:
+            record_error(ctx, RuntimeError(delivered.error or "goals still waiting"))
     new = sum(stats.new for stats in results.values())
-    print(f"sync {iso(since)} .. {iso(until)}: {new} new events stored", file=sys.stderr)
+    unattributed = sum(stats.unattributed for stats in results.values())
+    print(
+        f"sync {iso(since)} .. {iso(until)}: {new} new events stored ({unattributed} "
+        f"unattributed); {delivered.sent} goals delivered, {delivered.dead} dead-lettered",
+        file=sys.stderr,
+    )
+    if delivered.waiting:
+        print(
+            f"syncer: {delivered.waiting} goals still waiting for the Collector "
+            f"({delivered.error}); they stay in the outbox and the next run delivers them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

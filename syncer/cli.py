@@ -92,7 +92,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
+
+    box = commands.add_parser(
+        "outbox",
+        help="list, retry or re-resolve stored goal events",
+        description="Goal events wait in the outbox until the Collector takes them. "
+        "`dead` ones were rejected by the Collector; `unattributed` ones lack a unit field.",
+    )
+    actions = box.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    listing = actions.add_parser("list", help="list events by status, oldest first")
+    listing.add_argument(
+        "--status",
+        choices=("pending", "sent", "dead", "unattributed"),
+        action="append",
+        help="repeatable (default: dead and unattributed)",
+    )
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(handler=cmd_outbox_list)
+    retry = actions.add_parser("retry", help="put dead events back in the queue")
+    retry.add_argument("keys", nargs="*", metavar="KEY", help="only these keys (default: all)")
+    retry.set_defaults(handler=cmd_outbox_retry)
+    resolve = actions.add_parser(
+        "resolve",
+        help="re-resolve unattributed events with the current config and contacts",
+        description="After fixing a unit mapping (or a contact in Intercom), recover the "
+        "events that were stored as unattributed; recovered events are sent by the next sync.",
+    )
+    resolve.set_defaults(handler=cmd_outbox_resolve)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,7 +166,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     until = catchup.clamp_until(config, since, until, now)
     if args.dry_run:
         return catchup.dry_run(config, since, until, now, _print_goal)
-    return catchup.sync(config, since, until, now)
+    timeout = args.publish_timeout or config.sync.publish_timeout
+    return catchup.sync(config, since, until, now, timeout)
 
 
 def _print_goal(goal: Any) -> None:
@@ -150,4 +190,46 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         print(report.render(summary))
+    return EXIT_OK
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    from syncer import report
+
+    config = _load(args, secrets=())
+    rows = report.outbox_rows(config, args.status or ["dead", "unattributed"], args.limit)
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False) if args.json else report.render_row(row))
+    if not rows and not args.json:
+        print("(no events)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from syncer.store import outbox
+    from syncer.store.db import open_database
+
+    config = _load(args, secrets=())
+    db = open_database(config.sync.database)
+    try:
+        with db.engine.begin() as conn:
+            count = outbox.retry_dead(conn, args.keys)
+    finally:
+        db.close()
+    print(f"{count} dead events are pending again; the next sync or cycle sends them")
+    return EXIT_OK
+
+
+def cmd_outbox_resolve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from syncer import pipeline
+    from syncer.runtime import open_context
+
+    config = _load(args, secrets=("intercom",))
+    # contact_ttl 0: the point is to see contacts as they are now.
+    config = replace(config, sync=replace(config.sync, contact_ttl=0))
+    with open_context(config) as ctx:
+        recovered, still = pipeline.reresolve_unattributed(ctx)
+    print(f"{recovered} events recovered (now pending), {still} still unattributed")
     return EXIT_OK

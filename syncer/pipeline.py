@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from syncer import detect, units
@@ -277,3 +277,32 @@ def _note_skip(ctx: Context, kind: Kind, reason: str) -> None:
         count = state.notes(conn).get("skipped_objects", 0)
         state.set_note(conn, "skipped_objects", count + 1)
         state.set_note(conn, "last_skip", f"{kind.name}: {reason}")
+
+
+def reresolve_unattributed(ctx: Context, batch: int = 500) -> tuple[int, int]:
+    """Resolve unattributed goals again, with the current config and freshly fetched contacts.
+
+    Returns (recovered, still unattributed).
+    """
+    recovered = still = 0
+    after = 0
+    while goals := _unattributed(ctx, after, batch):
+        after = goals[-1].id or after
+        events = [
+            Event(
+                g.key, g.kind, g.achieved_at, g.source.get("contact", {}), g.source.get("facts", {})
+            )
+            for g in goals
+        ]
+        fresh = resolve_goals(ctx, events)
+        with ctx.db.engine.begin() as conn:
+            for old, new in zip(goals, fresh, strict=True):
+                outbox.reresolve(conn, replace(new, id=old.id))
+        recovered += sum(1 for g in fresh if g.units)
+        still += sum(1 for g in fresh if not g.units)
+    return recovered, still
+
+
+def _unattributed(ctx: Context, after: int, limit: int) -> list[Goal]:
+    with ctx.db.engine.connect() as conn:
+        return outbox.unattributed_after(conn, after, limit)

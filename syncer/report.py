@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from syncer.config import Config
@@ -77,3 +78,31 @@ def _span(seconds: int) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def outbox_rows(config: Config, statuses: list[str], limit: int) -> list[dict[str, Any]]:
+    db = open_database(config.sync.database, writer=False)
+    try:
+        with db.engine.connect() as conn:
+            rows = outbox.listing(conn, statuses, limit)
+    finally:
+        db.close()
+    return [
+        {
+            "key": r.key,
+            "status": r.status,
+            "name": r.name,
+            "achievedAt": r.achieved_at,
+            "units": json.loads(r.units) if r.units else [],
+            "reason": r.reason,
+            "attempts": r.attempts,
+            "last_error": r.last_error,
+        }
+        for r in rows
+    ]
+
+
+def render_row(row: dict[str, Any]) -> str:
+    why = row["reason"] or row["last_error"] or ""
+    when = iso(row["achievedAt"] / 1000)
+    return f"{row['status']:<12} {when}  {row['key']:<40} {row['name']}  {why}"

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from syncer.store.tables import outbox
 
@@ -113,3 +113,76 @@ def listing(conn: Connection, statuses: Iterable[str], limit: int) -> list[Any]:
         select(outbox).where(outbox.c.status.in_(list(statuses))).order_by(outbox.c.id).limit(limit)
     )
     return list(rows)
+
+
+def due(conn: Connection, limit: int) -> list[Goal]:
+    """Pending goals, oldest first."""
+    rows = conn.execute(
+        select(outbox).where(outbox.c.status == PENDING).order_by(outbox.c.id).limit(limit)
+    )
+    return [from_row(row) for row in rows]
+
+
+def mark_sent(conn: Connection, ids: Iterable[int]) -> None:
+    wanted = list(ids)
+    if wanted:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(wanted), outbox.c.status == PENDING)
+            .values(status=SENT, sent_at=time.time(), last_error=None)
+        )
+
+
+def mark_dead(conn: Connection, reasons: Mapping[int, str]) -> None:
+    for goal_id, reason in reasons.items():
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == goal_id)
+            .values(status=DEAD, reason=reason, attempts=outbox.c.attempts + 1)
+        )
+
+
+def mark_failed(conn: Connection, ids: Iterable[int], error: str) -> None:
+    """A transient failure: the goals stay pending; the attempt is counted for `status`."""
+    wanted = list(ids)
+    if wanted:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(wanted))
+            .values(attempts=outbox.c.attempts + 1, last_error=error[:500])
+        )
+
+
+def retry_dead(conn: Connection, keys: Sequence[str] = ()) -> int:
+    """Dead goals (all, or those keys) back to pending; returns how many."""
+    stmt = update(outbox).where(outbox.c.status == DEAD)
+    if keys:
+        stmt = stmt.where(outbox.c.key.in_(list(keys)))
+    result = conn.execute(stmt.values(status=PENDING, reason=None, attempts=0))
+    return int(result.rowcount or 0)
+
+
+def unattributed_after(conn: Connection, after_id: int, limit: int) -> list[Goal]:
+    rows = conn.execute(
+        select(outbox)
+        .where(outbox.c.status == UNATTRIBUTED, outbox.c.id > after_id)
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [from_row(row) for row in rows]
+
+
+def reresolve(conn: Connection, goal: Goal) -> None:
+    """Store a goal's new resolution (name, units, properties, reason) in its row."""
+    assert goal.id is not None
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == goal.id, outbox.c.status == UNATTRIBUTED)
+        .values(
+            name=goal.name,
+            units=units_json(goal.units) if goal.units else None,
+            properties=json.dumps(goal.properties, ensure_ascii=False),
+            status=goal.status,
+            reason=goal.reason,
+        )
+    )

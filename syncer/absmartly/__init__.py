@@ -1,0 +1,1 @@
+"""Delivering goal events to the ABsmartly Collector."""

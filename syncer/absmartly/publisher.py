@@ -1,0 +1,236 @@
+"""Draining the outbox into the ABsmartly Collector.
+
+One batch is in flight at a time and is marked sent in one statement as soon as its answer
+is read, so the only goals that can be sent twice are those of the one batch whose answer
+was lost (a crash, or a connection cut after the Collector took it) before that commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from syncer import backoff
+from syncer.absmartly.payload import MAX_BATCH_REQUESTS, Request, build_requests, headers
+from syncer.config import CollectorSettings
+from syncer.errors import CollectorAuthError
+from syncer.store import outbox, state
+from syncer.store.db import Database
+
+log = logging.getLogger("syncer.publish")
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+FETCH_GOALS = 5_000  # goals read from the outbox at a time; they go out 500 requests a batch
+MAX_BACKOFF = 60.0
+
+
+@dataclass
+class Verdict:
+    """What one Collector answer means for the goals it covered."""
+
+    sent: list[int] = field(default_factory=list)
+    dead: dict[int, str] = field(default_factory=dict)
+    transient: str | None = None
+    retry_after: float | None = None
+    unsupported: bool = False  # the batch route is missing: fall back to PUT /context
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    dead: int = 0
+    requests: int = 0
+    waiting: int = 0  # goals still pending when the drain ended
+    error: str | None = None  # the transient failure that ended it, if one did
+
+
+def judge(
+    status: int, body: Any, requests: Sequence[Request], *, batch: bool, raw: str = ""
+) -> Verdict:
+    """Read a Collector answer (pure): which goals are sent, dead, or to be retried."""
+    every = [g.id for r in requests for g in r.goals if g.id is not None]
+    if status in (404, 405) and batch:
+        return Verdict(unsupported=True)
+    if status in TRANSIENT_STATUSES:
+        return Verdict(transient=f"Collector answered {status}")
+    if 200 <= status < 300 and not isinstance(body, dict):
+        return Verdict(transient=f"Collector answered {status} with a body that is not JSON")
+    if 200 <= status < 300 and body.get("ok") is True:
+        return Verdict(sent=every)
+    rejected = _rejected(body, requests, batch)
+    if not rejected:
+        message = _message(body) or raw[:200] or "no detail"
+        return Verdict(dead=dict.fromkeys(every, f"rejected ({status}): {message}"))
+    rest = [gid for gid in every if gid not in rejected]
+    # On 200 the Collector took the rest; on 400 it may not have: send the rest again.
+    return Verdict(sent=rest if 200 <= status < 300 else [], dead=rejected)
+
+
+def _rejected(body: Any, requests: Sequence[Request], batch: bool) -> dict[int, str]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    rejected: dict[int, str] = {}
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, dict):
+            continue
+        index = error.get("batchIndex", 0) if batch else 0
+        if not isinstance(index, int) or not 0 <= index < len(requests):
+            continue
+        goals = requests[index].goals
+        event = error.get("eventIndex")
+        subject = str(error.get("subject") or "goal")
+        targets = goals
+        if isinstance(event, int) and 0 <= event < len(goals) and "goal" in subject:
+            targets = (goals[event],)
+        message = str(error.get("message") or "rejected")[:300]
+        for goal in targets:
+            if goal.id is not None:
+                rejected[goal.id] = f"rejected: {message}"
+    return rejected
+
+
+def _message(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"][:200]
+    return None
+
+
+class Publisher:
+    """Sends due outbox goals; keeps its own backoff so a caller never busy-loops."""
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        db: Database,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        batch_requests: int = MAX_BATCH_REQUESTS,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.batch_requests = batch_requests
+        self.retry_at = 0.0  # no request before this time: the Collector is backing us off
+        self.requests_made = 0
+        self._failures = 0
+        self._http = httpx.Client(
+            transport=transport, timeout=settings.timeout, headers=headers(settings)
+        )
+        self._batch_note = f"collector_batch_unsupported:{settings.endpoint}"
+        with db.engine.connect() as conn:
+            self.batch = not state.notes(conn).get(self._batch_note, False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def drain(self, stop: threading.Event | None = None) -> DrainResult:
+        """Send until nothing is due, a transient failure starts a backoff, or `stop` is set."""
+        result = DrainResult()
+        while not (stop and stop.is_set()) and self.clock() >= self.retry_at:
+            with self.db.engine.connect() as conn:
+                goals = outbox.due(conn, FETCH_GOALS)
+            if not goals:
+                break
+            requests = build_requests(goals, hashed=self.settings.hash_units)
+            for start in range(0, len(requests), self.batch_requests):
+                chunk = requests[start : start + self.batch_requests]
+                if not self._deliver(chunk, result) or (stop and stop.is_set()):
+                    break
+            else:
+                continue
+            break
+        with self.db.engine.connect() as conn:
+            result.waiting = outbox.counts(conn)[outbox.PENDING]
+        return result
+
+    def _deliver(self, requests: list[Request], result: DrainResult) -> bool:
+        """Send one batch (or its requests one by one); False when a backoff began."""
+        if self.batch:
+            verdict = self._send("/context/batch", requests, batch=True)
+            if not verdict.unsupported:
+                return self._record(verdict, requests, result)
+            log.warning("Collector has no batch route; sending one request at a time")
+            self.batch = False
+            with self.db.engine.begin() as conn:
+                state.set_note(conn, self._batch_note, True)
+        for request in requests:
+            verdict = self._send("/context", [request], batch=False)
+            if not self._record(verdict, [request], result):
+                return False
+        return True
+
+    def _send(self, route: str, requests: list[Request], *, batch: bool) -> Verdict:
+        published_at = int(self.clock() * 1000)
+        bodies = [{"publishedAt": published_at, **r.body} for r in requests]
+        payload = {"requests": bodies} if batch else bodies[0]
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self.requests_made += 1
+        try:
+            response = self._http.put(self.settings.endpoint + route, content=data)
+        except httpx.TransportError as exc:
+            return Verdict(transient=f"Collector unreachable: {type(exc).__name__}")
+        if response.status_code in (401, 403):
+            raise CollectorAuthError(
+                f"the Collector refused the API key in ${self.settings.api_key_env} "
+                f"({response.status_code}); nothing was marked sent"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        verdict = judge(response.status_code, body, requests, batch=batch, raw=response.text)
+        if verdict.transient:
+            verdict.retry_after = backoff.retry_after(response.headers.get("retry-after"))
+        return verdict
+
+    def _record(self, verdict: Verdict, requests: list[Request], result: DrainResult) -> bool:
+        result.requests += 1
+        with self.db.engine.begin() as conn:
+            outbox.mark_sent(conn, verdict.sent)
+            outbox.mark_dead(conn, verdict.dead)
+            if verdict.transient:
+                ids = [g.id for r in requests for g in r.goals if g.id is not None]
+                outbox.mark_failed(conn, ids, verdict.transient)
+        result.sent += len(verdict.sent)
+        result.dead += len(verdict.dead)
+        for reason in set(verdict.dead.values()):
+            log.warning("dead-lettered: %s", reason)
+        if verdict.transient is None:
+            self._failures = 0
+            return True
+        wait = backoff.delay(self._failures, base=1.0, cap=MAX_BACKOFF)
+        wait = max(wait, verdict.retry_after or 0.0)
+        self._failures += 1
+        self.retry_at = self.clock() + wait
+        result.error = verdict.transient
+        log.warning("%s; next try in %.1fs", verdict.transient, wait)
+        return False
+
+
+def deliver(
+    publisher: Publisher,
+    timeout: float,
+    stop: threading.Event,
+    clock: Callable[[], float] = time.time,
+) -> DrainResult:
+    """Drain until the outbox is empty or `timeout` seconds passed, sleeping out backoffs."""
+    deadline = clock() + timeout
+    total = DrainResult()
+    while True:
+        result = publisher.drain(stop)
+        total.sent += result.sent
+        total.dead += result.dead
+        total.requests += result.requests
+        total.waiting, total.error = result.waiting, result.error
+        now = clock()
+        if result.waiting == 0 or stop.is_set() or now >= deadline:
+            return total
+        if publisher.retry_at > now:
+            stop.wait(min(publisher.retry_at, deadline) - now)

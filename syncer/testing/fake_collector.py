@@ -1,0 +1,254 @@
+"""A fake ABsmartly Collector: a real HTTP server on 127.0.0.1.
+
+It serves `PUT /context`, `PUT /context/batch` and `POST /context/publish` under a base path
+(`/v1` by default), checks the headers and the API key, validates every body strictly against
+the Collector's PublishRequest schema (times are integers, never strings), rejects goals by
+index on request, and records every goal it accepted. Outages, 5xx, 429, latency, hangs and
+bodies that are not JSON are injectable.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_UID = 640
+MAX_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    units: tuple[tuple[str, str], ...]
+    name: str
+    achieved_at: int
+    properties: Any
+    hashed: bool
+    published_at: int
+
+
+class FakeCollector:
+    def __init__(
+        self,
+        *,
+        api_key: str = "fake-collector-key",
+        base_path: str = "/v1",
+        application: str = "www",
+        environment: str = "production",
+    ) -> None:
+        self.api_key = api_key
+        self.base_path = base_path.rstrip("/")
+        self.application = application
+        self.environment = environment
+        self.accepted: list[Accepted] = []
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.headers_seen: list[dict[str, str]] = []
+        self.batch_route = True
+        self.latency = 0.0
+        self.hang = 0.0  # seconds to hold the connection after reading, before answering
+        self.outage: int | None = None  # answer every request with this status
+        self.drop = False  # close connections without an answer
+        self.not_json = 0  # this many 200 answers with a body that is not JSON
+        self.reject: Callable[[dict[str, Any]], str | None] = lambda goal: None
+        self.fail_next: list[tuple[int, dict[str, str]]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the server first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{self.base_path}"
+
+    def start(self, port: int = 0) -> FakeCollector:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeCollector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def goal_keys(self) -> list[tuple[str, int, tuple[tuple[str, str], ...]]]:
+        """(name, achievedAt, units) of each accepted goal, duplicates kept."""
+        with self._lock:
+            return [(a.name, a.achieved_at, a.units) for a in self.accepted]
+
+    # -- handling -----------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        status, extra, payload = self._answer(method, path, headers, raw)
+        with self._lock:
+            self.requests.append((method, path, status))
+            self.headers_seen.append(headers)
+        if isinstance(payload, bytes):
+            return status, extra, payload
+        return status, extra, json.dumps(payload).encode()
+
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        if self.latency:
+            time.sleep(self.latency)
+        if self.outage is not None:
+            return self.outage, {}, {"code": self.outage, "message": "outage"}
+        with self._lock:
+            if self.fail_next:
+                status, extra = self.fail_next.pop(0)
+                return status, extra, {"code": status, "message": "injected"}
+        if headers.get("x-api-key") != self.api_key:
+            return 401, {}, {"code": 401, "message": "Unauthorized"}
+        route = path.removeprefix(self.base_path)
+        batch = route == "/context/batch" and method == "PUT"
+        single = (route == "/context" and method == "PUT") or (
+            route == "/context/publish" and method == "POST"
+        )
+        if (batch and not self.batch_route) or not (batch or single):
+            return 404, {}, {"code": 404, "message": "Not Found"}
+        problem = self._check_headers(headers)
+        if problem:
+            return 400, {}, _errors([{"batchIndex": 0, "message": problem}])
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return 400, {}, _errors([{"batchIndex": 0, "message": "body is not JSON"}])
+        requests = body.get("requests") if batch and isinstance(body, dict) else [body]
+        if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BATCH:
+            return 400, {}, _errors([{"batchIndex": 0, "message": "requests: 1 to 500"}])
+        invalid = [
+            {"batchIndex": i, "message": msg}
+            for i, r in enumerate(requests)
+            if (msg := _invalid(r))
+        ]
+        if invalid:
+            return 400, {}, _errors(invalid)
+        errors = self._accept(requests)
+        if self.not_json > 0:
+            with self._lock:
+                self.not_json -= 1
+            return 200, {}, b"<html>gateway</html>"
+        return 200, {}, {"ok": not errors, "warnings": [], "errors": errors}
+
+    def _check_headers(self, headers: dict[str, str]) -> str | None:
+        if headers.get("x-application") != self.application:
+            return "X-Application does not name a known application"
+        if headers.get("x-environment") != self.environment:
+            return "X-Environment does not name a known environment"
+        if not (headers.get("x-application-version") or "").isdigit():
+            return "X-Application-Version must be an integer"
+        if not headers.get("x-agent"):
+            return "X-Agent is missing"
+        if "application/json" not in headers.get("content-type", ""):
+            return "Content-Type must be application/json"
+        return None
+
+    def _accept(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        errors = []
+        with self._lock:
+            for b, request in enumerate(requests):
+                units = tuple((u["type"], u["uid"]) for u in request["units"])
+                for e, goal in enumerate(request.get("goals") or []):
+                    why = self.reject(goal)
+                    if why:
+                        errors.append(
+                            {"batchIndex": b, "eventIndex": e, "subject": "goal", "message": why}
+                        )
+                        continue
+                    self.accepted.append(
+                        Accepted(
+                            units,
+                            goal["name"],
+                            goal["achievedAt"],
+                            goal.get("properties"),
+                            bool(request.get("hashed", False)),
+                            request["publishedAt"],
+                        )
+                    )
+        return errors
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _invalid(request: object) -> str | None:
+    """Why a PublishRequest breaks the Collector's schema, or None."""
+    if not isinstance(request, dict):
+        return "a request must be an object"
+    if not _is_int(request.get("publishedAt")):
+        return "publishedAt must be an integer (ms)"
+    units = request.get("units")
+    if not isinstance(units, list) or not units:
+        return "units must be a non-empty array"
+    for unit in units:
+        if not isinstance(unit, dict) or not isinstance(unit.get("type"), str):
+            return "each unit needs a string type"
+        uid = unit.get("uid")
+        if not isinstance(uid, str) or not 1 <= len(uid) <= MAX_UID:
+            return "each unit needs a uid of 1 to 640 characters"
+    if "hashed" in request and not isinstance(request["hashed"], bool):
+        return "hashed must be a boolean"
+    goals = request.get("goals", [])
+    if not isinstance(goals, list):
+        return "goals must be an array"
+    for goal in goals:
+        if not isinstance(goal, dict) or not isinstance(goal.get("name"), str) or not goal["name"]:
+            return "each goal needs a name"
+        if not _is_int(goal.get("achievedAt")):
+            return "achievedAt must be an integer (ms)"
+        props = goal.get("properties")
+        if props is not None and not isinstance(props, dict):
+            return "properties must be an object or null"
+    return None
+
+
+def _errors(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"ok": False, "warnings": [], "errors": errors}
+
+
+def _handler(fake: FakeCollector) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: see fake_intercom
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if fake.drop:
+                self.close_connection = True
+                return
+            if fake.hang:
+                time.sleep(fake.hang)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, data = fake.handle(self.command, self.path, headers, raw)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = _serve
+
+    return Handler
