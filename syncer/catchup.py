@@ -94,9 +94,10 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
     Exits 1 when the Collector stayed unreachable for `publish_timeout` seconds; what is
     still waiting stays in the outbox for the next run.
     """
+    batch = config.absmartly.batch_size
     with (
         open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
+        contextlib.closing(Publisher(config.absmartly, ctx.db, batch_requests=batch)) as pub,
     ):
         try:
             results = scan_window(ctx, since, until, now)

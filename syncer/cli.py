@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON goal per line on stdout; write nothing, send nothing",
     )
+    sync.add_argument(
+        "--publish-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up on an unreachable Collector after this long and exit 1; what waits "
+        "is kept for the next run (default: sync.publish_timeout, 300)",
+    )
     sync.set_defaults(handler=cmd_sync)
 
     status = commands.add_parser(

@@ -71,6 +71,7 @@ class CollectorSettings:
     agent: str = "intercom-absmartly-syncer"
     hash_units: bool = False
     timeout: float = 30.0
+    batch_size: int = 500
     api_key: str = field(default="", repr=False)
 
 
@@ -256,10 +257,18 @@ def _absmartly(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Colle
         agent=table.text("agent", "intercom-absmartly-syncer"),
         hash_units=table.get("hash_units", bool, False),
         timeout=float(table.get("timeout", (int, float), 30.0)),
+        batch_size=_batch_size(table),
         api_key=key,
     )
     table.finish()
     return settings
+
+
+def _batch_size(table: _Table) -> int:
+    size = table.seconds("batch_size", 500, minimum=1)
+    if size > 500:
+        raise ConfigError(f"absmartly.batch_size: the Collector takes at most 500, got {size}")
+    return size
 
 
 def _url(table: _Table, name: str, value: str) -> str:

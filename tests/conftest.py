@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from syncer.cli import main
+from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
 
@@ -46,6 +47,12 @@ def fake_intercom(workspace: Workspace) -> Iterator[FakeIntercom]:
         yield fake
 
 
+@pytest.fixture
+def fake_collector() -> Iterator[FakeCollector]:
+    with FakeCollector(api_key=COLLECTOR_KEY) as fake:
+        yield fake
+
+
 def config_text(
     intercom_url: str,
     database: Path,
@@ -53,13 +60,14 @@ def config_text(
     collector_url: str = "http://127.0.0.1:9/v1",
     extra: str = "",
     units: str = '[[units]]\ntype = "user_id"\nfrom = "external_id"\n',
-    sync: str = "settle = 0\noverlap = 0\n",
+    sync: str = "settle = 0\noverlap = 0\n",  # tests bound publish_timeout: see below
 ) -> str:
     return (
         f'[intercom]\nbase_url = "{intercom_url}"\n\n'
         f'[absmartly]\nendpoint = "{collector_url}"\napplication = "www"\n'
         f'environment = "production"\n\n{units}\n'
-        f'[sync]\ndatabase = "sqlite:///{database}"\n{sync}\n{extra}'
+        # A Collector a test forgot would otherwise be retried for the default 300 s.
+        f'[sync]\ndatabase = "sqlite:///{database}"\npublish_timeout = 5\n{sync}\n{extra}'
     )
 
 

@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
 from tests.truth import expected_goals
 
+SYNC = "settle = 0\nslice = 3600\n"
 ENV = {**os.environ, "INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
 
 
@@ -29,17 +31,19 @@ def sync_command(config: Path, since: str) -> list[str]:
 
 
 def test_killed_scan_then_rerun_gives_the_same_outbox(
-    fake_intercom: FakeIntercom, tmp_path: Path, now: int
+    fake_intercom: FakeIntercom, fake_collector: FakeCollector, tmp_path: Path, now: int
 ) -> None:
     """SIGKILL in the middle of a scan, then a re-run: the outbox equals an uninterrupted run's."""
     since = time.strftime("%Y-%m-%d", time.gmtime(now - 9 * 86_400))
     whole_db, killed_db = tmp_path / "whole.db", tmp_path / "killed.db"
     whole = tmp_path / "whole.toml"
-    whole.write_text(config_text(fake_intercom.url, whole_db, sync="settle = 0\nslice = 3600\n"))
+    url = fake_collector.url
+    whole.write_text(config_text(fake_intercom.url, whole_db, collector_url=url, sync=SYNC))
     killed = tmp_path / "killed.toml"
-    killed.write_text(config_text(fake_intercom.url, killed_db, sync="settle = 0\nslice = 3600\n"))
+    killed.write_text(config_text(fake_intercom.url, killed_db, collector_url=url, sync=SYNC))
 
-    subprocess.run(sync_command(whole, since), env=ENV, check=True, capture_output=True)
+    first = subprocess.run(sync_command(whole, since), env=ENV, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
     calls = len(fake_intercom.requests)
 
     fake_intercom.latency = 0.005
@@ -63,13 +67,16 @@ def test_killed_scan_then_rerun_gives_the_same_outbox(
 
 def test_same_window_again_adds_nothing(
     fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
     write_config: Callable,
     cli: Callable,
     tmp_path: Path,
     secrets: None,
 ) -> None:
     """A second run over the same window stores no new event."""
-    config = write_config(config_text(fake_intercom.url, tmp_path / "s.db"))
+    config = write_config(
+        config_text(fake_intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
+    )
     first = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert first.code == 0, first.err
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
@@ -79,6 +86,7 @@ def test_same_window_again_adds_nothing(
 
 def test_status_reports_cursors_counts_and_reasons(
     fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
     write_config: Callable,
     cli: Callable,
     tmp_path: Path,
@@ -87,7 +95,9 @@ def test_status_reports_cursors_counts_and_reasons(
     monkeypatch,
 ) -> None:
     """After a catch-up: a live cursor per scan, counts by status, unattributed reasons."""
-    config = write_config(config_text(fake_intercom.url, tmp_path / "s.db"))
+    config = write_config(
+        config_text(fake_intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
+    )
     assert cli("--config", str(config), "sync", "--since", "2000-01-01").code == 0
     monkeypatch.delenv("INTERCOM_ACCESS_TOKEN")  # status needs no secret
     result = cli("--config", str(config), "status", "--json")
@@ -97,7 +107,8 @@ def test_status_reports_cursors_counts_and_reasons(
         ["conversation_rated", "conversation_started", "ticket_created", "user_messaged"]
     )
     truth = expected_goals(fake_intercom.workspace, 0, now)
-    assert summary["outbox"]["pending"] == len(truth)
+    assert summary["outbox"]["sent"] == len(truth)
+    assert summary["outbox"]["pending"] == 0
     reasons = {r["reason"] for r in summary["unattributed_reasons"]}
     assert reasons == {"contact has no external_id (unit user_id)"}
     text = cli("--config", str(config), "status")
