@@ -55,6 +55,13 @@ class FakeCollector:
         self.not_json = 0  # this many 200 answers with a body that is not JSON
         self.reject: Callable[[dict[str, Any]], str | None] = lambda goal: None
         self.fail_next: list[tuple[int, dict[str, str]]] = []
+        self.bodies: list[Any] = []  # every body it accepted, as parsed JSON
+        # Accept the publish request with this ordinal (1-based), then hold its answer back
+        # for `stall_seconds`: the moment between "the Collector took it" and our commit.
+        self.stall_answer_of: int | None = None
+        self.stall_seconds = 30.0
+        self.stalled = threading.Event()
+        self._publishes = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -140,6 +147,13 @@ class FakeCollector:
         if invalid:
             return 400, {}, _errors(invalid)
         errors = self._accept(requests)
+        with self._lock:
+            self.bodies.append(body)
+            self._publishes += 1
+            stall = self._publishes == self.stall_answer_of
+        if stall:
+            self.stalled.set()
+            time.sleep(self.stall_seconds)
         if self.not_json > 0:
             with self._lock:
                 self.not_json -= 1
