@@ -68,7 +68,7 @@ def setup(level: str = "info", fmt: str = "text", secrets: Iterable[str] = ()) -
     root.setLevel(level.upper())
     # httpx logs every request line at INFO; keep that for --log-level debug.
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for chatty in ("httpx", "alembic"):  # a line per request, per migration step
+    for chatty in ("httpx", "alembic", "apscheduler"):  # a line per request, step, job run
         logging.getLogger(chatty).setLevel(quiet)
     logging.Formatter.converter = time.gmtime
     return redactor

@@ -71,6 +71,8 @@ class Context:
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
     on_new: Callable[[list[Goal]], None] | None = None
+    # Called after every committed page and checkpoint: progress bars, the systemd watchdog.
+    on_progress: Callable[[str, ScanStats, int | None], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +156,14 @@ def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
         if isinstance(step, Checkpoint):
             with ctx.db.engine.begin() as conn:
                 state.put_cursor(conn, plan.cursor, step.value, plan.window.lo)
+            if ctx.on_progress is not None:
+                ctx.on_progress(kind.name, stats, step.value)
             continue
         stats.pages += 1
         stats.items += len(step.items)
         _store_page(ctx, kind, plan, step.items, stats)
+        if ctx.on_progress is not None:
+            ctx.on_progress(kind.name, stats, None)
     stats.complete = True
     return stats
 

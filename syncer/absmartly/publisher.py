@@ -20,7 +20,7 @@ import httpx
 from syncer import backoff
 from syncer.absmartly.payload import MAX_BATCH_REQUESTS, Request, build_requests, headers
 from syncer.config import CollectorSettings
-from syncer.errors import CollectorAuthError
+from syncer.errors import CollectorAuthError, CollectorUnavailable
 from syncer.store import outbox, state
 from syncer.store.db import Database
 
@@ -234,3 +234,28 @@ def deliver(
             return total
         if publisher.retry_at > now:
             stop.wait(min(publisher.retry_at, deadline) - now)
+
+
+def check_key(settings: CollectorSettings, timeout: float = 10.0) -> str:
+    """Ask the Collector whether it takes the key; returns a short verdict.
+
+    `GET /context/authed` is what ABsmartly's Segment destination uses (not in the published
+    spec): a 404 there means the key can only be proven by the first publish.
+    """
+    try:
+        response = httpx.get(
+            settings.endpoint + "/context/authed", headers=headers(settings), timeout=timeout
+        )
+    except httpx.TransportError as exc:
+        raise CollectorUnavailable(
+            f"Collector unreachable at {settings.endpoint}: {type(exc).__name__}"
+        ) from None
+    if response.status_code in (401, 403):
+        raise CollectorAuthError(
+            f"the Collector refused the API key in ${settings.api_key_env} ({response.status_code})"
+        )
+    if response.status_code in (404, 405):
+        return "reachable; the key is checked by the first publish (no /context/authed route)"
+    if 200 <= response.status_code < 300:
+        return "key accepted"
+    raise CollectorUnavailable(f"Collector answered {response.status_code}")

@@ -123,6 +123,8 @@ class FakeCollector:
         if headers.get("x-api-key") != self.api_key:
             return 401, {}, {"code": 401, "message": "Unauthorized"}
         route = path.removeprefix(self.base_path)
+        if route == "/context/authed" and method == "GET":
+            return 200, {}, {"ok": True}
         batch = route == "/context/batch" and method == "PUT"
         single = (route == "/context" and method == "PUT") or (
             route == "/context/publish" and method == "POST"

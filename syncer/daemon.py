@@ -1,0 +1,169 @@
+"""`syncer run`: a sync cycle on an APScheduler interval, under systemd's notify protocol.
+
+One bad cycle (Intercom or the Collector down, an odd object) is logged and the next one
+runs; only a refused credential or an unusable database stops the process, with exit 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from syncer import pipeline
+from syncer.absmartly.publisher import Publisher, check_key
+from syncer.catchup import record_error
+from syncer.config import Config
+from syncer.errors import PermanentError, RetryableError
+from syncer.notify import Notifier
+from syncer.pipeline import Context, ScanStats
+from syncer.runtime import open_context
+from syncer.store import state
+
+log = logging.getLogger("syncer.daemon")
+
+STOP_GRACE = 9.0  # SIGTERM to exit: systemd's default is 90 s; we promise 10
+
+
+@dataclass
+class CycleReport:
+    scans: dict[str, ScanStats] = field(default_factory=dict)
+    sent: int = 0
+    dead: int = 0
+    waiting: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def summary(self) -> str:
+        new = sum(s.new for s in self.scans.values())
+        unattributed = sum(s.unattributed for s in self.scans.values())
+        pages = sum(s.pages for s in self.scans.values())
+        fetched = sum(s.fetched for s in self.scans.values())
+        text = (
+            f"cycle: {pages} pages, {fetched} conversations fetched, {new} new events "
+            f"({unattributed} unattributed), {self.sent} delivered, {self.dead} dead, "
+            f"{self.waiting} waiting, {self.seconds:.1f}s"
+        )
+        return text + (f"; delivery: {self.error}" if self.error else "")
+
+
+def run_cycle(ctx: Context, publisher: Publisher) -> CycleReport:
+    """Every enabled scan from its live cursor, then whatever delivery is due."""
+    started = time.monotonic()
+    report = CycleReport()
+    now = int(time.time())
+    for goal in ctx.config.enabled_goals():
+        if ctx.stop.is_set():
+            break
+        kind = pipeline.KINDS_BY_NAME[goal.kind]
+        plan = pipeline.live_plan(ctx, kind, now)
+        report.scans[kind.name] = pipeline.run_scan(ctx, kind, plan)
+    # Delivery keeps its own backoff: while the Collector is backing us off this sends
+    # nothing and returns at once, so polling never waits for it.
+    delivered = publisher.drain(ctx.stop)
+    report.sent, report.dead, report.waiting = delivered.sent, delivered.dead, delivered.waiting
+    report.error = delivered.error
+    report.seconds = time.monotonic() - started
+    return report
+
+
+class Daemon:
+    def __init__(self, ctx: Context, publisher: Publisher, notifier: Notifier) -> None:
+        self.ctx = ctx
+        self.publisher = publisher
+        self.notifier = notifier
+        self.exit_code = 0
+        self._cycle_lock = threading.Lock()
+        self._scheduler: BlockingScheduler | None = None
+
+    def cycle(self) -> None:
+        """The scheduled job: one cycle, its outcome logged and told to systemd."""
+        with self._cycle_lock:
+            if self.ctx.stop.is_set():
+                return
+            try:
+                report = run_cycle(self.ctx, self.publisher)
+            except PermanentError as exc:
+                log.error("%s; stopping", exc)
+                record_error(self.ctx, exc)
+                self.exit_code = 1
+                self.stop()
+                return
+            except RetryableError as exc:
+                log.error("cycle failed: %s; the next cycle retries", exc)
+                record_error(self.ctx, exc)
+                return
+            except Exception as exc:  # one odd cycle must not end a months-long daemon
+                log.exception("cycle failed unexpectedly; the next cycle retries")
+                record_error(self.ctx, exc)
+                return
+            log.info(report.summary())
+            with self.ctx.db.engine.begin() as conn:
+                state.set_note(conn, "last_cycle", {"at": time.time(), "summary": report.summary()})
+            self.notifier.status(report.summary())
+            self.notifier.watchdog()
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Stop between pages; safe from a signal handler (no scheduler lock is taken here)."""
+        if signum is not None:
+            log.info("%s received; stopping after the current page", signal.Signals(signum).name)
+        self.ctx.stop.set()
+        self.notifier.stopping()
+        if self._scheduler is not None:
+            threading.Thread(target=self._shutdown, daemon=True).start()
+
+    def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):  # already stopped
+            assert self._scheduler is not None
+            self._scheduler.shutdown(wait=False)
+
+    def run(self, poll_interval: int) -> int:
+        scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC)
+        scheduler.add_job(
+            self.cycle,
+            IntervalTrigger(seconds=poll_interval, jitter=max(1, poll_interval // 10)),
+            id="cycle",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=poll_interval,
+            next_run_time=dt.datetime.now(dt.UTC),
+        )
+        self._scheduler = scheduler
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.notifier.ready(f"polling every {poll_interval}s")
+        if not self.ctx.stop.is_set():
+            scheduler.start()
+        # The cycle stops at its next page boundary, having committed what it read.
+        if self._cycle_lock.acquire(timeout=STOP_GRACE):
+            self._cycle_lock.release()
+        return self.exit_code
+
+
+def run(config: Config) -> int:
+    """Check credentials, then poll until SIGTERM; returns the exit status."""
+    notifier = Notifier()
+    with (
+        open_context(config) as ctx,
+        contextlib.closing(
+            Publisher(config.absmartly, ctx.db, batch_requests=config.absmartly.batch_size)
+        ) as publisher,
+    ):
+        me = ctx.client.me()  # a refused token stops here, before READY=1
+        app = me.get("app") if isinstance(me.get("app"), dict) else {}
+        log.info("Intercom: workspace %r as %r", app.get("name"), me.get("name"))
+        try:
+            log.info("Collector: %s", check_key(config.absmartly))
+        except RetryableError as exc:
+            log.warning("%s; delivery will retry", exc)
+        ctx.on_progress = lambda *_: notifier.watchdog()
+        return Daemon(ctx, publisher, notifier).run(config.sync.poll_interval)
