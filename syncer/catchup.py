@@ -14,6 +14,7 @@ from syncer.absmartly.publisher import Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
 from syncer.pipeline import Context, ScanStats
+from syncer.progress import Progress
 from syncer.runtime import open_context
 from syncer.store import state
 from syncer.store.outbox import Goal
@@ -99,8 +100,11 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         open_context(config) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.db, batch_requests=batch)) as pub,
     ):
+        progress = Progress(since, until, [g.kind for g in config.enabled_goals()])
+        ctx.on_progress = progress
         try:
             results = scan_window(ctx, since, until, now)
+            progress.done()
             delivered = deliver(pub, publish_timeout, ctx.stop)
         except SyncerError as exc:
             record_error(ctx, exc)
