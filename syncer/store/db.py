@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from syncer.errors import StateError
+from syncer.errors import ConfigError, StateError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -72,8 +72,10 @@ def _take_lock(path: Path) -> IO[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = lock_path.open("a+", encoding="utf-8")
     except OSError as exc:
-        raise StateError(
-            f"{path.parent}: cannot create the database here ({exc.strerror})"
+        if path.exists():  # a database that was there: the disk or mount changed under it
+            raise StateError(f"{path}: cannot open the database ({exc.strerror})") from None
+        raise ConfigError(
+            f"sync.database: cannot create the database in {path.parent} ({exc.strerror})"
         ) from None
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,6 +95,11 @@ def _engine(path: Path) -> Engine:
     # NullPool: each connection is opened and closed by its user, so threads never share one
     # and nothing lingers holding the WAL open.
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+
+    @event.listens_for(engine, "handle_error")
+    def _translate(context: Any) -> None:
+        # Every SQLite failure, wherever a query runs, surfaces as one StateError line.
+        raise StateError(f"{path}: {explain(context.original_exception)}")
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -134,6 +141,23 @@ def _check_revision(engine: Engine, path: Path, *, want_current: bool) -> None:
         )
     if want_current and set(current) != set(script.get_heads()):
         raise StateError(f"{path}: the database schema is out of date; run a command that writes")
+
+
+def explain(exc: BaseException) -> str:
+    """SQLite's complaint, in words that say what to do."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    known = {
+        "database or disk is full": "the disk is full; free space and run again (nothing is lost)",
+        "readonly database": "the database is read-only; make it writable and run again",
+        "database is locked": "the database is locked by another program; stop it and run again",
+        "unable to open database file": "cannot open the database file (check the path and "
+        "permissions)",
+        "disk I/O error": "disk I/O error; check the disk, then run again",
+    }
+    for needle, meaning in known.items():
+        if needle in text:
+            return meaning
+    return text
 
 
 def _reason(exc: SQLAlchemyError) -> str:

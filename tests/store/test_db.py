@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from syncer.errors import StateError
+from syncer.errors import ConfigError, StateError
 from syncer.store import outbox
 from syncer.store.db import open_database
 from syncer.store.outbox import Goal
@@ -78,11 +78,11 @@ def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         open_database(url)
 
 
-def test_unwritable_place_is_a_state_error(tmp_path: Path) -> None:
-    """A database path under a file (not a folder) fails with one line, no traceback."""
+def test_unwritable_place_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    """A database path under a file (not a folder) names sync.database: exit status 2."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(StateError, match="cannot create the database here"):
+    with pytest.raises(ConfigError, match=r"^sync\.database: cannot create the database in "):
         open_database(f"sqlite:///{blocker / 'sub' / 's.db'}")
 
 
@@ -99,5 +99,18 @@ def test_outbox_keeps_one_row_per_key(tmp_path: Path) -> None:
             assert [g.key for g in outbox.insert_new(conn, [goal("b"), goal("c", ())])] == ["c"]
             assert outbox.counts(conn)["pending"] == 2
             assert outbox.counts(conn)["unattributed"] == 1
+    finally:
+        db.close()
+
+
+def test_sqlite_errors_surface_as_one_state_error_line(tmp_path: Path) -> None:
+    """A write SQLite refuses (here on a query-only connection) is a StateError that says
+    what to do, not a driver traceback."""
+    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        refused = pytest.raises(StateError, match="the database is read-only; make it writable")
+        with refused, db.engine.begin() as conn:  # noqa: PT012 - the write is the second line
+            conn.execute(text("PRAGMA query_only = ON"))
+            outbox.insert_new(conn, [goal("x")])
     finally:
         db.close()
