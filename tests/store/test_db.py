@@ -109,7 +109,7 @@ def test_sqlite_errors_surface_as_one_state_error_line(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 's.db'}")
     try:
         refused = pytest.raises(StateError, match="the database is read-only; make it writable")
-        with refused, db.engine.begin() as conn:  # noqa: PT012 - the write is the second line
+        with refused, db.engine.begin() as conn:
             conn.execute(text("PRAGMA query_only = ON"))
             outbox.insert_new(conn, [goal("x")])
     finally:
