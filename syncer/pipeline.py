@@ -93,6 +93,7 @@ class ScanStats:
     new: int = 0
     unattributed: int = 0
     skipped: int = 0
+    truncated: int = 0  # conversations with parts beyond the 500 Intercom returns
     complete: bool = False
 
 
@@ -172,19 +173,27 @@ def _store_page(
     ctx: Context, kind: Kind, plan: Plan, items: list[dict[str, Any]], stats: ScanStats
 ) -> None:
     progress: dict[str, tuple[int, int]] = {}
+    skipped: list[str] = []
+    truncated = stats.truncated
     if kind.fetch_whole:
-        objects, progress = _whole_conversations(ctx, plan.window, items)
-        stats.fetched += len(objects)
+        objects, progress, skipped = _whole_conversations(ctx, plan.window, items, stats)
+    if stats.truncated > truncated:
+        _add_to_note(ctx, "truncated_conversations", stats.truncated - truncated)
     else:
         objects = items
     events: list[Event] = []
     for obj in objects:
         try:
             events.extend(kind.detector(obj, plan.window))
-        except detect.Unreadable as exc:
-            stats.skipped += 1
-            log.warning("skipped an unreadable %s: %s", kind.spec.resource, exc)
-            _note_skip(ctx, kind, str(exc))
+        except Exception as exc:  # one odd object must not stop the page: skip and count it
+            reason = (
+                str(exc) if isinstance(exc, detect.Unreadable) else f"{type(exc).__name__}: {exc}"
+            )
+            skipped.append(reason[:300])
+    if skipped:
+        stats.skipped += len(skipped)
+        log.warning("%s: skipped %d unreadable objects (%s)", kind.name, len(skipped), skipped[0])
+        _note_skips(ctx, kind, skipped)
     goals = resolve_goals(ctx, events)
     with ctx.db.engine.begin() as conn:
         new = outbox.insert_new(conn, goals)
@@ -196,14 +205,21 @@ def _store_page(
 
 
 def _whole_conversations(
-    ctx: Context, window: Window, items: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]]]:
+    ctx: Context, window: Window, items: list[dict[str, Any]], stats: ScanStats
+) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]], list[str]]:
     """Fetch the conversations whose last contact reply moved since we last read them."""
     replies: dict[str, int] = {}
+    unreadable: list[str] = []
     for item in items:
-        conv_id, lcra = item.get("id"), (item.get("statistics") or {}).get("last_contact_reply_at")
-        if isinstance(conv_id, str | int) and isinstance(lcra, int) and not isinstance(lcra, bool):
+        conv_id = item.get("id")
+        statistics = item.get("statistics")
+        lcra = statistics.get("last_contact_reply_at") if isinstance(statistics, dict) else None
+        if isinstance(conv_id, bool) or not isinstance(conv_id, str | int) or conv_id == "":
+            unreadable.append(f"conversation without a usable id: {conv_id!r}"[:300])
+        elif isinstance(lcra, int) and not isinstance(lcra, bool):
             replies[str(conv_id)] = lcra
+        else:
+            unreadable.append(f"conversation {conv_id!r}: last_contact_reply_at is {lcra!r}"[:300])
     with ctx.db.engine.connect() as conn:
         seen = state.get_progress(conn, replies)
     wanted = [
@@ -212,6 +228,7 @@ def _whole_conversations(
         if not (cid in seen and seen[cid][0] >= lcra and seen[cid][1] <= window.lo)
     ]
     fetched = list(ctx.pool.map(ctx.client.conversation, wanted))
+    stats.fetched += len(wanted)
     conversations: list[dict[str, Any]] = []
     progress: dict[str, tuple[int, int]] = {}
     for cid, conversation in zip(wanted, fetched, strict=True):
@@ -219,13 +236,17 @@ def _whole_conversations(
             conversations.append(conversation)
             missing = detect.missing_parts(conversation)
             if missing:
+                # Intercom returns only the 500 most recent parts and has no way to page back.
+                # The daemon reads a conversation as it grows, so this bites only a catch-up
+                # over history: count it where `status` shows it.
+                stats.truncated += 1
                 log.warning(
                     "conversation %s: %d older parts are beyond Intercom's 500", cid, missing
                 )
         # Progress only where every contact message up to that reply was in the window.
         if replies[cid] <= window.hi:
             progress[cid] = (replies[cid], window.lo)
-    return conversations, progress
+    return conversations, progress, unreadable
 
 
 def resolve_goals(ctx: Context, events: Iterable[Event]) -> list[Goal]:
@@ -278,11 +299,15 @@ def _cached_lookup(
     return {**found, **fetched}
 
 
-def _note_skip(ctx: Context, kind: Kind, reason: str) -> None:
+def _note_skips(ctx: Context, kind: Kind, reasons: list[str]) -> None:
+    _add_to_note(ctx, "skipped_objects", len(reasons), last_skip=f"{kind.name}: {reasons[-1]}")
+
+
+def _add_to_note(ctx: Context, key: str, count: int, **also: str) -> None:
     with ctx.db.engine.begin() as conn:
-        count = state.notes(conn).get("skipped_objects", 0)
-        state.set_note(conn, "skipped_objects", count + 1)
-        state.set_note(conn, "last_skip", f"{kind.name}: {reason}")
+        state.set_note(conn, key, state.notes(conn).get(key, 0) + count)
+        for name, value in also.items():
+            state.set_note(conn, name, value)
 
 
 def reresolve_unattributed(ctx: Context, batch: int = 500) -> tuple[int, int]:

@@ -40,6 +40,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         "dead_reasons": [{"reason": r, "count": n} for r, n in dead],
         "skipped_objects": notes.get("skipped_objects", 0),
         "last_skip": notes.get("last_skip"),
+        "truncated_conversations": notes.get("truncated_conversations", 0),
         "last_error": notes.get("last_error"),
         "last_cycle": notes.get("last_cycle"),
     }
@@ -62,6 +63,11 @@ def render(summary: dict[str, Any]) -> str:
     if summary["skipped_objects"]:
         lines.append(
             f"skipped objects  {summary['skipped_objects']} (last: {summary['last_skip']})"
+        )
+    if summary["truncated_conversations"]:
+        lines.append(
+            f"truncated  {summary['truncated_conversations']} conversations had more than the 500 "
+            "parts Intercom returns; their oldest messages could not be read"
         )
     error = summary["last_error"]
     lines.append("")

@@ -166,8 +166,9 @@ def _plain(model: Any) -> dict[str, Any] | None:
     if model is None:
         return None
     if isinstance(model, BaseModel):
-        # warnings=False: odd field types in hostile data are kept as they came, silently.
-        return model.model_dump(mode="json", by_alias=True, exclude_unset=True, warnings=False)
+        # Python mode: the SDK's JSON-mode serializer re-dumps with warnings on, and warns
+        # (echoing customer data) on every odd field; this mode keeps odd values as they came.
+        return model.model_dump(mode="python", by_alias=True, exclude_unset=True, warnings=False)
     return model if isinstance(model, dict) else None
 
 

@@ -93,7 +93,7 @@ def put_cached(conn: Connection, kind: str, objects: Mapping[str, Any]) -> None:
         {
             "kind": kind,
             "id": oid,
-            "data": None if obj is None else json.dumps(obj),
+            "data": None if obj is None else json.dumps(obj, default=str),
             "fetched_at": now,
         }
         for oid, obj in objects.items()
