@@ -177,10 +177,10 @@ def _store_page(
     truncated = stats.truncated
     if kind.fetch_whole:
         objects, progress, skipped = _whole_conversations(ctx, plan.window, items, stats)
-    if stats.truncated > truncated:
-        _add_to_note(ctx, "truncated_conversations", stats.truncated - truncated)
     else:
         objects = items
+    if stats.truncated > truncated:
+        _add_to_note(ctx, "truncated_conversations", stats.truncated - truncated)
     events: list[Event] = []
     for obj in objects:
         try:
