@@ -7,6 +7,7 @@ Secrets are never in the file: it names the environment variables that hold them
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -195,7 +196,34 @@ def load(
         raise ConfigError(f"{path}: config file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return parse(raw, secrets=secrets, env=os.environ if env is None else env, path=path)
+    config = parse(raw, secrets=secrets, env=os.environ if env is None else env, path=path)
+    _warn_if_exposed(path, config)
+    return config
+
+
+def _warn_if_exposed(path: Path, config: Config) -> None:
+    """A config that others can read must not hold a secret (say, pasted into a comment)."""
+    try:
+        if not path.stat().st_mode & 0o044:
+            return
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    exposed = [
+        name
+        for name, value in (
+            (config.intercom.token_env, config.intercom.token),
+            (config.absmartly.api_key_env, config.absmartly.api_key),
+        )
+        if len(value) >= 8 and value in text
+    ]
+    if exposed:
+        logging.getLogger("syncer.config").warning(
+            "%s is readable by other users and contains the value of $%s; keep secrets in the "
+            "environment (or chmod 600 the file)",
+            path,
+            exposed[0],
+        )
 
 
 def parse(

@@ -108,13 +108,23 @@ def _slice(
     total = page.total if page.total is not None else len(page.items)
     if total > max_items and hi > lo:
         raise _Restart(f"{total} items in one slice")
-    seen: set[str] = set()
+    tokens: set[str] = set()
+    ids: set[str] = set()
+    pages_allowed = total // max(1, len(page.items) or 1) + 3
     while True:
+        page_ids = {str(item.get("id")) for item in page.items}
+        if page_ids and page_ids <= ids:
+            # Stateless cursors cycle (A -> B -> A) when items change mid-walk, and a token
+            # need not repeat when they do: a page of nothing new is the same sign.
+            raise _Restart("a page of items already read came back")
+        ids |= page_ids
         yield Page(page.items)
         if page.next is None:
             return total
-        if page.next in seen:
-            # Stateless cursors cycle (A -> B -> A) when items change mid-walk.
+        if page.next in tokens:
             raise _Restart(f"starting_after {page.next[:16]!r} came back")
-        seen.add(page.next)
+        tokens.add(page.next)
+        pages_allowed -= 1
+        if pages_allowed <= 0:
+            raise _Restart(f"more pages than {total} items can fill")
         page = client.search(spec.resource, query, page.next)

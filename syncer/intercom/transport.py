@@ -106,26 +106,28 @@ class PacedRetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a body must be replayable for a retry
-        for attempt in range(self._attempts):
-            last = attempt == self._attempts - 1
+        failures = 0  # 429 is Intercom saying "later", not a failure: it has no limit here
+        while True:
             self._pacer.acquire()
             try:
                 response = self._inner.handle_request(request)
             except httpx.TransportError as exc:
                 self._pacer.observe(None)
-                if last:
+                failures += 1
+                if failures >= self._attempts:
                     raise
-                self._pause(request, type(exc).__name__, attempt, None)
+                self._pause(request, type(exc).__name__, failures - 1, None)
                 continue
             self._pacer.observe(response.headers)
             if response.status_code == 429:
                 self.rate_limited += 1
-            if response.status_code not in RETRY_STATUSES or last:
+            elif response.status_code in RETRY_STATUSES:
+                failures += 1
+            if response.status_code not in RETRY_STATUSES or failures >= self._attempts:
                 return response
             response.read()
             response.close()
-            self._pause(request, str(response.status_code), attempt, response)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            self._pause(request, str(response.status_code), max(0, failures - 1), response)
 
     def _pause(
         self, request: httpx.Request, what: str, attempt: int, response: httpx.Response | None

@@ -38,6 +38,7 @@ class Fault:
     method: str | None = None
     path_prefix: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a client timeout, say)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in (None, method)) and (
@@ -93,6 +94,7 @@ class FakeIntercom:
         self.latency = latency
         self.clock = clock
         self.faults: list[Fault] = []
+        self.cycle_pages = 0  # this many search pages point `next` back to the first page
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._window_start = 0
@@ -166,6 +168,10 @@ class FakeIntercom:
             return 429, rate, _error("rate_limit_exceeded", "Exceeded rate limit")
         fault = self._take_fault(method, path)
         if fault is not None:
+            time.sleep(fault.delay)
+            if fault.status < 300:  # a slow answer, not a failed one
+                status, extra, payload = self._route(method, path.split("?")[0], body)
+                return status, {**rate, **extra}, payload
             return fault.status, {**rate, **fault.headers}, _error("server_error", "Injected fault")
         status, extra, payload = self._route(method, path.split("?")[0], body)
         return status, {**rate, **extra}, payload
@@ -270,7 +276,13 @@ class FakeIntercom:
             "total_pages": max(1, math.ceil(len(ids) / per_page)),
         }
         if offset + per_page < len(ids):
-            pages["next"] = {"per_page": per_page, "starting_after": _token(offset + per_page)}
+            following = offset + per_page
+            with self._lock:
+                if self.cycle_pages > 0 and offset > 0:
+                    # Stateless cursors can lead back to an earlier page (A -> B -> A).
+                    self.cycle_pages -= 1
+                    following = 0
+            pages["next"] = {"per_page": per_page, "starting_after": _token(following)}
         listing = "conversation.list" if resource == "conversations" else "ticket.list"
         return 200, {}, {"type": listing, resource: items, "total_count": len(ids), "pages": pages}
 
@@ -314,7 +326,7 @@ class FakeIntercom:
 
 
 def _token(offset: int) -> str:
-    raw = json.dumps({"o": offset, "n": random.getrandbits(16)}).encode()
+    raw = json.dumps({"o": offset}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
