@@ -228,7 +228,8 @@ def deliver(
         total.sent += result.sent
         total.dead += result.dead
         total.requests += result.requests
-        total.waiting, total.error = result.waiting, result.error
+        total.waiting = result.waiting
+        total.error = result.error or total.error  # a drain that only waited has no news
         now = clock()
         if result.waiting == 0 or stop.is_set() or now >= deadline:
             return total

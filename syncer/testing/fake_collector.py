@@ -56,6 +56,9 @@ class FakeCollector:
         self.reject: Callable[[dict[str, Any]], str | None] = lambda goal: None
         self.fail_next: list[tuple[int, dict[str, str]]] = []
         self.bodies: list[Any] = []  # every body it accepted, as parsed JSON
+        # Bodies it accepted but whose answer the client could not read (it hung until the
+        # client gave up, or it was not JSON): the at-least-once window, where resends are due.
+        self.unanswered: list[Any] = []
         # Accept the publish request with this ordinal (1-based), then hold its answer back
         # for `stall_seconds`: the moment between "the Collector took it" and our commit.
         self.stall_answer_of: int | None = None
@@ -159,6 +162,7 @@ class FakeCollector:
         if self.not_json > 0:
             with self._lock:
                 self.not_json -= 1
+                self.unanswered.append(body)
             return 200, {}, b"<html>gateway</html>"
         return 200, {}, {"ok": not errors, "warnings": [], "errors": errors}
 
@@ -253,10 +257,14 @@ def _handler(fake: FakeCollector) -> type[BaseHTTPRequestHandler]:
             if fake.drop:
                 self.close_connection = True
                 return
-            if fake.hang:
-                time.sleep(fake.hang)
+            hung = fake.hang
+            if hung:
+                time.sleep(hung)
             headers = {k.lower(): v for k, v in self.headers.items()}
+            accepted = len(fake.bodies)
             status, extra, data = fake.handle(self.command, self.path, headers, raw)
+            if hung and len(fake.bodies) > accepted:
+                fake.unanswered.append(fake.bodies[-1])
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
