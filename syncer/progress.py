@@ -1,14 +1,18 @@
-"""Progress of a long `sync`: a bar on a terminal, a plain line every few seconds elsewhere."""
+"""Progress of a long `sync`: a bar on a terminal, a plain line every few seconds elsewhere.
+
+The scans run in parallel threads; this shows them on one line.
+"""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
 from syncer.pipeline import ScanStats
 
-BAR = 24
+BAR = 20
 
 
 class Progress:
@@ -26,25 +30,35 @@ class Progress:
         self.every = every if not self.tty else 0.2
         self._last = 0.0
         self._covered: dict[str, int] = {}
+        self._stats: dict[str, ScanStats] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, kind: str, stats: ScanStats, checkpoint: int | None) -> None:
-        if checkpoint is not None:
-            self._covered[kind] = checkpoint
-        now = time.monotonic()
-        if now - self._last < self.every:
-            return
-        self._last = now
-        self.stream.write(self.line(kind, stats) + ("\r" if self.tty else "\n"))
-        self.stream.flush()
+        with self._lock:
+            if checkpoint is not None:
+                self._covered[kind] = checkpoint
+            self._stats[kind] = stats
+            now = time.monotonic()
+            if now - self._last < self.every:
+                return
+            self._last = now
+            self.stream.write(self.line() + ("\r" if self.tty else "\n"))
+            self.stream.flush()
 
-    def line(self, kind: str, stats: ScanStats) -> str:
-        span = max(1, self.until - self.since)
-        done = min(1.0, max(0.0, (self._covered.get(kind, self.since) - self.since) / span))
-        position = f"{self.kinds.index(kind) + 1}/{len(self.kinds)}" if kind in self.kinds else "?"
+    def share(self) -> float:
+        """The share of the window covered, over all scans."""
+        span = max(1, self.until - self.since) * max(1, len(self.kinds))
+        covered = sum(min(self.until, c) - self.since for c in self._covered.values())
+        return min(1.0, max(0.0, covered / span))
+
+    def line(self) -> str:
+        done = self.share()
         bar = "#" * round(done * BAR) + "-" * (BAR - round(done * BAR))
+        stats = list(self._stats.values())
         return (
-            f"scan {position} {kind:<20} [{bar}] {done:4.0%}  pages {stats.pages}  "
-            f"fetched {stats.fetched}  new events {stats.new}"
+            f"sync [{bar}] {done:4.0%}  {len(self.kinds)} scans  "
+            f"pages {sum(s.pages for s in stats)}  fetched {sum(s.fetched for s in stats)}  "
+            f"new events {sum(s.new for s in stats)}"
         )
 
     def done(self) -> None:

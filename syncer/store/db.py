@@ -50,7 +50,7 @@ def open_database(url: str, *, writer: bool = True) -> Database:
     try:
         if not writer and not path.exists():
             raise StateError(f"{path}: no database yet (run `syncer sync` or `syncer run` first)")
-        engine = _engine(path)
+        engine = _engine(path, writer=writer)
         if writer:
             migrate(engine, path)
         else:
@@ -91,10 +91,19 @@ def _take_lock(path: Path) -> IO[str]:
     return handle
 
 
-def _engine(path: Path) -> Engine:
+def _engine(path: Path, *, writer: bool = True) -> Engine:
     # NullPool: each connection is opened and closed by its user, so threads never share one
     # and nothing lingers holding the WAL open.
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+
+    if writer:
+        # Scans run in parallel threads. A deferred transaction that reads and then writes
+        # fails at once (SQLITE_BUSY_SNAPSHOT) when another thread committed in between, with
+        # no busy wait; BEGIN IMMEDIATE takes the write lock first and waits its turn. Taking
+        # BEGIN from pysqlite also makes DDL transactional: migrations apply whole or not.
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "handle_error")
     def _translate(context: Any) -> None:
@@ -110,6 +119,8 @@ def _engine(path: Path) -> Engine:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        if writer:
+            dbapi_connection.isolation_level = None  # we send BEGIN ourselves (above)
 
     return engine
 

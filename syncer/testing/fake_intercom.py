@@ -95,6 +95,8 @@ class FakeIntercom:
         self.clock = clock
         self.faults: list[Fault] = []
         self.cycle_pages = 0  # this many search pages point `next` back to the first page
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at once
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._window_start = 0
@@ -151,9 +153,16 @@ class FakeIntercom:
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: Any
     ) -> tuple[int, dict[str, str], Any]:
-        if self.latency:
-            time.sleep(self.latency)
-        status, extra, payload = self._answer(method, path, headers, body)
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            status, extra, payload = self._answer(method, path, headers, body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         with self._lock:
             self.requests.append(Recorded(method, path, body, status, dict(headers)))
         return status, extra, payload
