@@ -58,7 +58,7 @@ class IntercomSettings:
     token_env: str
     base_url: str
     timeout: float = 30.0
-    concurrency: int = 24
+    concurrency: int = 48
     token: str = field(default="", repr=False)
 
 
@@ -267,7 +267,7 @@ def _intercom(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Interc
         token_env=token_env,
         base_url=base_url.rstrip("/"),
         timeout=float(table.get("timeout", (int, float), 30.0)),
-        concurrency=table.seconds("concurrency", 24, minimum=1),
+        concurrency=table.seconds("concurrency", 48, minimum=1),
         token=token,
     )
     table.finish()
