@@ -14,8 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from syncer.testing.server import Answer, FakeServer
 
 MAX_UID = 640
 MAX_BATCH = 500
@@ -31,7 +32,7 @@ class Accepted:
     published_at: int
 
 
-class FakeCollector:
+class FakeCollector(FakeServer):
     def __init__(
         self,
         *,
@@ -40,6 +41,7 @@ class FakeCollector:
         application: str = "www",
         environment: str = "production",
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.base_path = base_path.rstrip("/")
         self.application = application
@@ -66,33 +68,6 @@ class FakeCollector:
         self.stalled = threading.Event()
         self._publishes = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.base_path}"
-
-    def start(self, port: int = 0) -> FakeCollector:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeCollector:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def goal_keys(self) -> list[tuple[str, int, tuple[tuple[str, str], ...]]]:
         """(name, achievedAt, units) of each accepted goal, duplicates kept."""
@@ -100,6 +75,18 @@ class FakeCollector:
             return [(a.name, a.achieved_at, a.units) for a in self.accepted]
 
     # -- handling -----------------------------------------------------------------------------
+
+    def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer | None:
+        if self.drop:
+            return None
+        hung = self.hang
+        if hung:
+            time.sleep(hung)
+        accepted = len(self.bodies)
+        answer = self.handle(method, path, headers, raw)
+        if hung and len(self.bodies) > accepted:
+            self.unanswered.append(self.bodies[-1])
+        return answer
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], raw: bytes
@@ -241,38 +228,3 @@ def _invalid(request: object) -> str | None:
 
 def _errors(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"ok": False, "warnings": [], "errors": errors}
-
-
-def _handler(fake: FakeCollector) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are two writes: see fake_intercom
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if fake.drop:
-                self.close_connection = True
-                return
-            hung = fake.hang
-            if hung:
-                time.sleep(hung)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            accepted = len(fake.bodies)
-            status, extra, data = fake.handle(self.command, self.path, headers, raw)
-            if hung and len(fake.bodies) > accepted:
-                fake.unanswered.append(fake.bodies[-1])
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = _serve
-
-    return Handler

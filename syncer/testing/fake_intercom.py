@@ -20,10 +20,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from syncer.testing import searchlang
+from syncer.testing.server import Answer, FakeServer
 from syncer.testing.workspace import Workspace
 
 MAX_PER_PAGE = 150
@@ -76,7 +76,7 @@ def _field(obj: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-class FakeIntercom:
+class FakeIntercom(FakeServer):
     def __init__(
         self,
         workspace: Workspace,
@@ -87,6 +87,7 @@ class FakeIntercom:
         latency: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.workspace = workspace
         self.token = token
         self.budget = budget
@@ -103,35 +104,6 @@ class FakeIntercom:
         self._window_count = 0
         self._index: dict[tuple[str, str], tuple[int, list[tuple[Any, str]]]] = {}
         self._results: dict[str, tuple[int, list[str]]] = {}
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeIntercom:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeIntercom:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- what tests look at -----------------------------------------------------------------------
 
@@ -149,6 +121,14 @@ class FakeIntercom:
             return Counter(r.status for r in self.requests)
 
     # -- request handling -------------------------------------------------------------------------
+
+    def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        status, extra, payload = self.handle(method, path, headers, body)
+        return status, extra, json.dumps(payload).encode()
 
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: Any
@@ -357,36 +337,3 @@ def _error(code: str, message: str) -> dict[str, Any]:
         "request_id": f"req-{random.getrandbits(32):08x}",
         "errors": [{"code": code, "message": message}],
     }
-
-
-def _handler(fake: FakeIntercom) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes: with Nagle on, the body waits ~40 ms for
-        # the client's delayed ACK on every request.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = None
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = fake.handle(self.command, self.path, headers, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = _serve
-
-    return Handler
