@@ -20,7 +20,7 @@ from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
-from tests.truth import expected_goals
+from tests.truth import expected_deliveries
 
 POLL = 5
 LIVE = f"settle = 0\noverlap = 5\npoll_interval = {POLL}\n"
@@ -185,10 +185,7 @@ def test_sigterm_mid_cycle_then_restart_loses_nothing_sends_nothing_twice(
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         second = Daemon(config, None, tmp_path / "second.log")
         daemons.append(second)
-        truth = Counter(
-            (name, at, (("user_id", uid),))
-            for name, at, uid in expected_goals(ws, now - 4 * 86_400, now).values()
-        )
+        truth = expected_deliveries(ws, now - 4 * 86_400, now)
         assert wait_until(lambda: len(fake_collector.goal_keys()) >= sum(truth.values()), 60)
         time.sleep(1)
         assert second.terminate()[0] == 0

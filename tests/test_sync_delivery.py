@@ -16,7 +16,7 @@ from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
-from tests.truth import expected_goals
+from tests.truth import expected_deliveries
 
 ENV = {**os.environ, "INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
 SINCE = "2000-01-01"
@@ -26,9 +26,8 @@ def delivered(collector: FakeCollector) -> Counter:
     return Counter(collector.goal_keys())
 
 
-def expected(ws: Workspace, now: int, field: str = "external_id", unit: str = "user_id") -> Counter:
-    goals = expected_goals(ws, 0, now, field)
-    return Counter((name, at, ((unit, uid),)) for name, at, uid in goals.values())
+def expected(ws: Workspace, now: int) -> Counter:
+    return expected_deliveries(ws, 0, now)
 
 
 def configure(

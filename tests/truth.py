@@ -5,6 +5,8 @@ Nothing here calls the syncer's detection or resolution code.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from syncer.testing.workspace import Workspace
 
 NAMES = {
@@ -31,3 +33,11 @@ def unattributable(ws: Workspace, lo: int, hi: int, field: str = "external_id") 
     return {
         e.key for e in ws.truth if lo <= e.at <= hi and not ws.contacts[e.contact_id].get(field)
     }
+
+
+def expected_deliveries(
+    ws: Workspace, lo: int, hi: int, field: str = "external_id", unit: str = "user_id"
+) -> Counter:
+    """What the fake Collector should record, once each: (name, achievedAt, ((unit, uid),))."""
+    goals = expected_goals(ws, lo, hi, field)
+    return Counter((name, at, ((unit, uid),)) for name, at, uid in goals.values())

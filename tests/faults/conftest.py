@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,21 +14,20 @@ REPORT_ENV = "SYNCER_FAULT_REPORT"
 
 
 @pytest.fixture
-def report() -> Callable[..., None]:
-    """Record one fault's figures (a no-op unless the fault runner asked for a report)."""
+def report() -> Callable[[str, int, Counter, Counter], None]:
+    """Record one fault's figures from the goals expected and the goals delivered (a no-op
+    unless the fault runner asked for a report)."""
 
-    def record(
-        fault: str, runs: int, expected: int, delivered: int, lost: int, duplicated: int
-    ) -> None:
+    def record(fault: str, runs: int, expected: Counter, delivered: Counter) -> None:
         path = os.environ.get(REPORT_ENV)
         if path:
             row = {
                 "fault": fault,
                 "runs": runs,
-                "expected": expected,
-                "delivered": delivered,
-                "lost": lost,
-                "duplicated": duplicated,
+                "expected": sum(expected.values()),
+                "delivered": sum(delivered.values()),
+                "lost": sum((expected - delivered).values()),
+                "duplicated": sum((delivered - expected).values()),
             }
             with Path(path).open("a", encoding="utf-8") as out:
                 out.write(json.dumps(row) + "\n")

@@ -12,12 +12,7 @@ import pytest
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import config_text
-from tests.truth import expected_goals
-
-
-def truth(intercom: FakeIntercom, now: int) -> Counter:
-    goals = expected_goals(intercom.workspace, 0, now)
-    return Counter((name, at, (("user_id", uid),)) for name, at, uid in goals.values())
+from tests.truth import expected_deliveries
 
 
 def run_sync(
@@ -56,15 +51,11 @@ def test_outage_of_more_than_a_minute(
     recovery.join()
     assert result.code == 0, result.err
     during = sum(1 for _, _, status in fake_collector.requests if status == 503)
-    expected, got = truth(fake_intercom, now), Counter(fake_collector.goal_keys())
-    report(
-        "Collector outage of 65 s",
-        1,
-        sum(expected.values()),
-        sum(got.values()),
-        sum((expected - got).values()),
-        sum((got - expected).values()),
+    expected, got = (
+        expected_deliveries(fake_intercom.workspace, 0, now),
+        Counter(fake_collector.goal_keys()),
     )
+    report("Collector outage of 65 s", 1, expected, got)
     assert 3 <= during <= 10, f"{during} requests during the outage"
     assert got == expected
 
@@ -117,15 +108,11 @@ def test_faults_then_recovery_deliver_everything(
         timeout=1.0,
     )
     assert result.code == 0, result.err
-    expected, got = truth(fake_intercom, now), Counter(fake_collector.goal_keys())
-    report(
-        f"Collector: {fault}",
-        1,
-        sum(expected.values()),
-        sum(got.values()),
-        sum((expected - got).values()),
-        sum((got - expected).values()),
+    expected, got = (
+        expected_deliveries(fake_intercom.workspace, 0, now),
+        Counter(fake_collector.goal_keys()),
     )
+    report(f"Collector: {fault}", 1, expected, got)
     assert not expected - got
     # Duplicates only from batches the Collector took without an answer we could read.
     window = Counter(

@@ -14,7 +14,7 @@ import pytest
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import config_text
-from tests.truth import expected_goals
+from tests.truth import expected_deliveries
 
 
 @pytest.fixture
@@ -36,15 +36,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def remount(mount: Path, options: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)
-
-
-def delivered(collector: FakeCollector) -> Counter:
-    return Counter(collector.goal_keys())
-
-
-def truth(intercom: FakeIntercom, now: int) -> Counter:
-    goals = expected_goals(intercom.workspace, 0, now)
-    return Counter((name, at, (("user_id", uid),)) for name, at, uid in goals.values())
 
 
 def sound(db: Path) -> bool:
@@ -74,15 +65,11 @@ def test_full_disk_stops_cleanly_and_resumes(
     remount(small_disk, "size=64m")
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err
-    expected, got = truth(fake_intercom, now), delivered(fake_collector)
-    report(
-        "full disk mid-scan, then space",
-        2,
-        sum(expected.values()),
-        sum(got.values()),
-        sum((expected - got).values()),
-        sum((got - expected).values()),
+    expected, got = (
+        expected_deliveries(fake_intercom.workspace, 0, now),
+        Counter(fake_collector.goal_keys()),
     )
+    report("full disk mid-scan, then space", 2, expected, got)
     assert got == expected
 
 
@@ -113,15 +100,11 @@ def test_read_only_filesystem_stops_cleanly_and_resumes(
     assert sound(db)
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err
-    expected, got = truth(fake_intercom, now), delivered(fake_collector)
-    report(
-        "read-only filesystem, then writable",
-        3,
-        sum(expected.values()),
-        sum(got.values()),
-        sum((expected - got).values()),
-        sum((got - expected).values()),
+    expected, got = (
+        expected_deliveries(fake_intercom.workspace, 0, now),
+        Counter(fake_collector.goal_keys()),
     )
+    report("read-only filesystem, then writable", 3, expected, got)
     assert got == expected
 
 
@@ -152,4 +135,6 @@ def test_database_locked_by_another_program(
     assert "Traceback" not in locked.err
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err
-    assert delivered(fake_collector) == truth(fake_intercom, now)
+    assert Counter(fake_collector.goal_keys()) == expected_deliveries(
+        fake_intercom.workspace, 0, now
+    )
