@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,6 @@ from syncer.errors import ConfigError, SyncerError
 from syncer.pipeline import Context, ScanStats
 from syncer.progress import Progress
 from syncer.runtime import open_context
-from syncer.store import state
 from syncer.store.outbox import Goal
 from syncer.timeparse import iso
 
@@ -104,10 +102,9 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
     Exits 1 when the Collector stayed unreachable for `publish_timeout` seconds; what is
     still waiting stays in the outbox for the next run.
     """
-    batch = config.absmartly.batch_size
     with (
         open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db, batch_requests=batch)) as pub,
+        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
     ):
         progress = Progress(since, until, [g.kind for g in config.enabled_goals()])
         ctx.on_progress = progress
@@ -116,10 +113,10 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
             progress.done()
             delivered = deliver(pub, publish_timeout, ctx.stop)
         except SyncerError as exc:
-            record_error(ctx, exc)
+            pipeline.record_error(ctx, exc)
             raise
         if delivered.waiting:
-            record_error(ctx, RuntimeError(delivered.error or "goals still waiting"))
+            pipeline.record_error(ctx, RuntimeError(delivered.error or "goals still waiting"))
     new = sum(stats.new for stats in results.values())
     unattributed = sum(stats.unattributed for stats in results.values())
     print(
@@ -135,12 +132,3 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         )
         return 1
     return 0
-
-
-def record_error(ctx: Context, exc: BaseException) -> None:
-    """Remember the error for `syncer status`; never let that hide the error itself."""
-    try:
-        with ctx.db.engine.begin() as conn:
-            state.set_note(conn, "last_error", {"at": time.time(), "error": str(exc)})
-    except Exception:  # the original error matters more than this note
-        log.debug("could not record the last error", exc_info=True)

@@ -148,7 +148,7 @@ class _Table:
             raise ConfigError(f"{self.key(name)}: must not be empty")
         return value
 
-    def seconds(self, name: str, default: int, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
         value = self.get(name, int, default)
         if value < minimum:
             raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {value}")
@@ -267,7 +267,7 @@ def _intercom(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Interc
         token_env=token_env,
         base_url=base_url.rstrip("/"),
         timeout=float(table.get("timeout", (int, float), 30.0)),
-        concurrency=table.seconds("concurrency", 48, minimum=1),
+        concurrency=table.integer("concurrency", 48, minimum=1),
         token=token,
     )
     table.finish()
@@ -281,7 +281,7 @@ def _absmartly(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Colle
         api_key_env=key_env,
         application=table.text("application"),
         environment=table.text("environment"),
-        application_version=table.seconds("application_version", 0),
+        application_version=table.integer("application_version", 0),
         agent=table.text("agent", "intercom-absmartly-syncer"),
         hash_units=table.get("hash_units", bool, False),
         timeout=float(table.get("timeout", (int, float), 30.0)),
@@ -293,7 +293,7 @@ def _absmartly(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Colle
 
 
 def _batch_size(table: _Table) -> int:
-    size = table.seconds("batch_size", 500, minimum=1)
+    size = table.integer("batch_size", 500, minimum=1)
     if size > 500:
         raise ConfigError(f"absmartly.batch_size: the Collector takes at most 500, got {size}")
     return size
@@ -379,12 +379,12 @@ def _sync(table: _Table) -> SyncSettings:
     settings = SyncSettings(
         database=database,
         start=start,
-        poll_interval=table.seconds("poll_interval", 60, minimum=5),
-        settle=table.seconds("settle", 60),
-        overlap=table.seconds("overlap", 300),
-        slice_seconds=table.seconds("slice", 86_400, minimum=60),
-        contact_ttl=table.seconds("contact_ttl", 86_400),
-        publish_timeout=table.seconds("publish_timeout", 300, minimum=1),
+        poll_interval=table.integer("poll_interval", 60, minimum=5),
+        settle=table.integer("settle", 60),
+        overlap=table.integer("overlap", 300),
+        slice_seconds=table.integer("slice", 86_400, minimum=60),
+        contact_ttl=table.integer("contact_ttl", 86_400),
+        publish_timeout=table.integer("publish_timeout", 300, minimum=1),
     )
     table.finish()
     return settings

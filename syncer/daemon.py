@@ -21,7 +21,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer import pipeline
 from syncer.absmartly.publisher import Publisher, check_key
-from syncer.catchup import record_error
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError
 from syncer.notify import Notifier
@@ -94,17 +93,17 @@ class Daemon:
                 report = run_cycle(self.ctx, self.publisher)
             except PermanentError as exc:
                 log.error("%s; stopping", exc)
-                record_error(self.ctx, exc)
+                pipeline.record_error(self.ctx, exc)
                 self.exit_code = 1
                 self.stop()
                 return
             except RetryableError as exc:
                 log.error("cycle failed: %s; the next cycle retries", exc)
-                record_error(self.ctx, exc)
+                pipeline.record_error(self.ctx, exc)
                 return
             except Exception as exc:  # one odd cycle must not end a months-long daemon
                 log.exception("cycle failed unexpectedly; the next cycle retries")
-                record_error(self.ctx, exc)
+                pipeline.record_error(self.ctx, exc)
                 return
             log.info(report.summary())
             with self.ctx.db.engine.begin() as conn:
@@ -154,9 +153,7 @@ def run(config: Config) -> int:
     notifier = Notifier()
     with (
         open_context(config) as ctx,
-        contextlib.closing(
-            Publisher(config.absmartly, ctx.db, batch_requests=config.absmartly.batch_size)
-        ) as publisher,
+        contextlib.closing(Publisher(config.absmartly, ctx.db)) as publisher,
     ):
         me = ctx.client.me()  # a refused token stops here, before READY=1
         app = me.get("app") if isinstance(me.get("app"), dict) else {}

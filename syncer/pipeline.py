@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -337,3 +338,12 @@ def reresolve_unattributed(ctx: Context, batch: int = 500) -> tuple[int, int]:
 def _unattributed(ctx: Context, after: int, limit: int) -> list[Goal]:
     with ctx.db.engine.connect() as conn:
         return outbox.unattributed_after(conn, after, limit)
+
+
+def record_error(ctx: Context, exc: BaseException) -> None:
+    """Remember the error for `syncer status`; never let that hide the error itself."""
+    try:
+        with ctx.db.engine.begin() as conn:
+            state.set_note(conn, "last_error", {"at": time.time(), "error": str(exc)})
+    except Exception:  # the original error matters more than this note
+        log.debug("could not record the last error", exc_info=True)

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
+
+from sqlalchemy import Connection
 
 from syncer.config import Config
 from syncer.store import outbox, state
-from syncer.store.db import open_database
+from syncer.store.db import open_database, sqlite_path
 from syncer.timeparse import iso
+
+
+@contextlib.contextmanager
+def _reading(config: Config) -> Iterator[Connection]:
+    """A read-only connection; no writer's lock, so it works beside a running daemon."""
+    db = open_database(config.sync.database, writer=False)
+    try:
+        with db.engine.connect() as conn:
+            yield conn
+    finally:
+        db.close()
 
 
 def status(config: Config, now: float) -> dict[str, Any]:
     """A summary, read without taking the writer's lock."""
-    db = open_database(config.sync.database, writer=False)
-    try:
-        with db.engine.connect() as conn:
-            cursors = state.all_cursors(conn)
-            counts = outbox.counts(conn)
-            unattributed = outbox.reasons(conn, outbox.UNATTRIBUTED)
-            dead = outbox.reasons(conn, outbox.DEAD)
-            notes = state.notes(conn)
-    finally:
-        db.close()
+    with _reading(config) as conn:
+        cursors = state.all_cursors(conn)
+        counts = outbox.counts(conn)
+        unattributed = outbox.reasons(conn, outbox.UNATTRIBUTED)
+        dead = outbox.reasons(conn, outbox.DEAD)
+        notes = state.notes(conn)
     return {
-        "database": str(db.path),
+        "database": str(sqlite_path(config.sync.database)),
         "cursors": [
             {
                 "name": c.name,
@@ -87,12 +98,8 @@ def _span(seconds: int) -> str:
 
 
 def outbox_rows(config: Config, statuses: list[str], limit: int) -> list[dict[str, Any]]:
-    db = open_database(config.sync.database, writer=False)
-    try:
-        with db.engine.connect() as conn:
-            rows = outbox.listing(conn, statuses, limit)
-    finally:
-        db.close()
+    with _reading(config) as conn:
+        rows = outbox.listing(conn, statuses, limit)
     return [
         {
             "key": r.key,

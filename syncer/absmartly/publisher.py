@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from syncer import backoff
-from syncer.absmartly.payload import MAX_BATCH_REQUESTS, Request, build_requests, headers
+from syncer.absmartly.payload import Request, build_requests, headers
 from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError, CollectorUnavailable
 from syncer.store import outbox, state
@@ -111,12 +111,10 @@ class Publisher:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        batch_requests: int = MAX_BATCH_REQUESTS,
     ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
-        self.batch_requests = batch_requests
         self.retry_at = 0.0  # no request before this time: the Collector is backing us off
         self.requests_made = 0
         self._failures = 0
@@ -139,16 +137,23 @@ class Publisher:
             if not goals:
                 break
             requests = build_requests(goals, hashed=self.settings.hash_units)
-            for start in range(0, len(requests), self.batch_requests):
-                chunk = requests[start : start + self.batch_requests]
-                if not self._deliver(chunk, result) or (stop and stop.is_set()):
-                    break
-            else:
-                continue
-            break
+            if not self._deliver_batches(requests, result, stop):
+                break
         with self.db.engine.connect() as conn:
             result.waiting = outbox.counts(conn)[outbox.PENDING]
         return result
+
+    def _deliver_batches(
+        self, requests: list[Request], result: DrainResult, stop: threading.Event | None
+    ) -> bool:
+        """Send `batch_size` requests at a time; False once a backoff began or `stop` is set."""
+        size = self.settings.batch_size
+        for start in range(0, len(requests), size):
+            if not self._deliver(requests[start : start + size], result):
+                return False
+            if stop and stop.is_set():
+                return False
+        return True
 
     def _deliver(self, requests: list[Request], result: DrainResult) -> bool:
         """Send one batch (or its requests one by one); False when a backoff began."""

@@ -86,7 +86,7 @@ def test_batches_hold_at_most_batch_size_requests(
 ) -> None:
     """With batch_size 4, ten unit sets take three batch requests."""
     fill(db, 10)
-    pub = Publisher(settings(fake_collector), db, batch_requests=4)
+    pub = Publisher(replace(settings(fake_collector), batch_size=4), db)
     try:
         assert pub.drain().sent == 10
     finally:
