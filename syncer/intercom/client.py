@@ -1,8 +1,12 @@
-"""The Intercom client: the official SDK over our own paced, retrying httpx client.
+"""The Intercom client: one paced, retrying httpx client, under the official SDK too.
 
-SDK models are turned back into plain JSON-shaped dicts here, at the edge, so detection works
-on Intercom's documented shapes and never on SDK classes. SDK and httpx errors are translated
-here and nowhere else; their text (which holds headers and bodies) is never shown.
+Everything leaves here as plain JSON-shaped dicts, so detection works on Intercom's documented
+shapes and never on SDK classes. The bulk reads (search pages and whole conversations) parse
+the JSON body directly: the SDK builds a model of every object first, which costs 1.3 ms of
+CPU per conversation and 150 ms per search page of 150, against 0.01 ms and 0.7 ms for the
+JSON itself; on two cores that, not Intercom's rate budget, set the pace of a catch-up. The
+few other calls (me, contacts, companies) go through the SDK. Errors are translated here and
+nowhere else; their text (which holds headers and bodies) is never shown.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote
 
 import httpx
 from intercom import Intercom
@@ -25,6 +30,7 @@ from syncer.intercom.transport import PacedRetryTransport, Pacer
 API_VERSION: Final = "2.14"
 PER_PAGE: Final = 150
 MAX_MERGE_HOPS: Final = 3
+_PLAINTEXT: Final = {"display_as": "plaintext"}
 _CANONICAL = re.compile(r"<[^>]*/contacts/([^>/]+)>\s*;\s*rel=\"?canonical\"?")
 
 
@@ -53,13 +59,23 @@ class IntercomClient:
         self.transport = PacedRetryTransport(
             inner or httpx.HTTPTransport(limits=limits), self.pacer, attempts=attempts, sleep=sleep
         )
-        self._http = httpx.Client(transport=self.transport, timeout=settings.timeout)
+        # The SDK sends no Intercom-Version of its own: without it the app's default version
+        # would decide the shapes we parse.
+        version = {"Intercom-Version": API_VERSION}
+        self._http = httpx.Client(
+            transport=self.transport,
+            timeout=settings.timeout,
+            base_url=settings.base_url,
+            headers={
+                **version,
+                "Authorization": f"Bearer {settings.token}",
+                "Accept": "application/json",
+            },
+        )
         self._sdk = Intercom(
             base_url=settings.base_url,
             token=settings.token,
-            # The SDK sends no Intercom-Version of its own: without it the app's default
-            # version would decide the shapes we parse.
-            headers={"Intercom-Version": API_VERSION},
+            headers=version,
             httpx_client=self._http,
         )
 
@@ -82,9 +98,11 @@ class IntercomClient:
         pagination: dict[str, Any] = {"per_page": PER_PAGE}
         if starting_after is not None:
             pagination["starting_after"] = starting_after
-        endpoint = self._sdk.conversations if resource == "conversations" else self._sdk.tickets
-        pager = self._call(endpoint.search, query=dict(query), pagination=pagination)
-        listing = _plain(pager.response) or {}
+        listing = self._json(
+            "POST", f"{resource}/search", json={"query": dict(query), "pagination": pagination}
+        )
+        if listing is None:
+            raise IntercomUnavailable(f"Intercom answered 404 to {resource}/search")
         items = listing.get(resource)
         pages = listing.get("pages") if isinstance(listing.get("pages"), dict) else {}
         nxt = pages.get("next") if isinstance(pages.get("next"), dict) else {}
@@ -98,8 +116,8 @@ class IntercomClient:
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """A whole conversation with its parts (the 500 most recent), or None if deleted."""
-        return self._find(
-            self._sdk.conversations.find, conversation_id=conversation_id, display_as="plaintext"
+        return self._json(
+            "GET", f"conversations/{quote(conversation_id, safe='')}", params=_PLAINTEXT
         )
 
     def contact(self, contact_id: str) -> dict[str, Any] | None:
@@ -118,6 +136,28 @@ class IntercomClient:
         """`GET /me`: the admin and workspace the token belongs to."""
         return _plain(self._call(self._sdk.admins.identify)) or {}
 
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | None:
+        """One request read as a JSON object; None for a 404 (gone)."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+            if response.is_success:
+                body = response.json()
+                if not isinstance(body, dict):
+                    raise ValueError(path)
+                return body
+            try:
+                error_body = response.json()
+            except ValueError:
+                error_body = None
+        except httpx.TransportError as exc:
+            raise _unreachable(exc) from None
+        except ValueError:  # a 2xx whose body is not a JSON object
+            raise _not_json() from None
+        translated = self._translate(response.status_code, response.headers, error_body)
+        if isinstance(translated, _NotFound):
+            return None
+        raise translated
+
     def _find(self, method: Any, **kwargs: Any) -> dict[str, Any] | None:
         try:
             return _plain(self._call(method, **kwargs))
@@ -128,15 +168,14 @@ class IntercomClient:
         try:
             return method(**kwargs)
         except ApiError as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc.status_code or 0, exc.headers or {}, exc.body) from None
         except httpx.TransportError as exc:
-            raise IntercomUnavailable(f"Intercom unreachable: {type(exc).__name__}") from None
+            raise _unreachable(exc) from None
         except ValueError:  # a 2xx whose body is not JSON
-            raise IntercomUnavailable("Intercom answered with a body that is not JSON") from None
+            raise _not_json() from None
 
-    def _translate(self, exc: ApiError) -> Exception:
-        status = exc.status_code or 0
-        code = _error_code(exc.body)
+    def _translate(self, status: int, headers: Mapping[str, str], body: Any) -> Exception:
+        code = _error_code(body)
         if status in (401, 403):
             hint = "refused the access token" if status == 401 else "refused access (plan or scope)"
             return IntercomAuthError(
@@ -145,7 +184,7 @@ class IntercomClient:
         if status == 404:
             return _NotFound()
         if status == 410:
-            link = (exc.headers or {}).get("link") or (exc.headers or {}).get("Link") or ""
+            link = headers.get("link") or headers.get("Link") or ""
             match = _CANONICAL.search(link)
             return _Merged(match.group(1)) if match else _NotFound()
         return IntercomUnavailable(f"Intercom answered {status} {code or ''}".rstrip())
@@ -153,6 +192,14 @@ class IntercomClient:
 
 class _NotFound(Exception):
     pass
+
+
+def _unreachable(exc: httpx.TransportError) -> IntercomUnavailable:
+    return IntercomUnavailable(f"Intercom unreachable: {type(exc).__name__}")
+
+
+def _not_json() -> IntercomUnavailable:
+    return IntercomUnavailable("Intercom answered with a body that is not a JSON object")
 
 
 class _Merged(Exception):

@@ -53,6 +53,7 @@ class Recorded:
     body: Any
     status: int
     headers: Mapping[str, str]
+    at: float = 0.0  # the fake's clock when it answered: windows, timelines
 
 
 def _route(method: str, path: str) -> str:
@@ -144,7 +145,9 @@ class FakeIntercom(FakeServer):
             with self._lock:
                 self.in_flight -= 1
         with self._lock:
-            self.requests.append(Recorded(method, path, body, status, dict(headers)))
+            self.requests.append(
+                Recorded(method, path, body, status, dict(headers), self.clock())
+            )
         return status, extra, payload
 
     def _answer(

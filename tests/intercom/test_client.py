@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from syncer.config import IntercomSettings
@@ -55,11 +56,30 @@ def test_search_walks_every_page_of_a_slice(big: FakeIntercom, now: int) -> None
 
 
 def test_sends_version_header_and_token(fake_intercom: FakeIntercom) -> None:
-    """Every request pins Intercom-Version 2.14 and carries the bearer token."""
-    make_client(fake_intercom).me()
-    [request] = fake_intercom.requests
-    assert request.headers["intercom-version"] == "2.14"
-    assert request.headers["authorization"] == f"Bearer {INTERCOM_TOKEN}"
+    """Every request, through the SDK or read as raw JSON, pins 2.14 and carries the token."""
+    client = make_client(fake_intercom)
+    client.me()
+    page = client.search(
+        "conversations", window_query(ScanSpec("conversations", "created_at"), 0, 2**31)
+    )
+    client.conversation(str(page.items[0]["id"]))
+    assert len(fake_intercom.requests) == 3
+    for request in fake_intercom.requests:
+        assert request.headers["intercom-version"] == "2.14"
+        assert request.headers["authorization"] == f"Bearer {INTERCOM_TOKEN}"
+    assert fake_intercom.requests[2].path.endswith("?display_as=plaintext")
+
+
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b"[1, 2]", b"null"])
+def test_a_2xx_that_is_not_a_json_object_is_retryable(body: bytes) -> None:
+    """A proxy's page or a bare list answered 200 is an outage, never an empty conversation."""
+    inner = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    settings = IntercomSettings("INTERCOM_ACCESS_TOKEN", "http://127.0.0.1:9", token="t")
+    with IntercomClient(settings, inner=inner) as client:
+        with pytest.raises(IntercomUnavailable, match="not a JSON object"):
+            client.conversation("1")
+        with pytest.raises(IntercomUnavailable, match="not a JSON object"):
+            client.search("tickets", {"field": "created_at", "operator": ">", "value": 0})
 
 
 def test_pacer_keeps_under_a_small_budget_with_zero_429(workspace: Workspace) -> None:
