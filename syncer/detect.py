@@ -160,6 +160,26 @@ DETECTORS: Mapping[str, Detector] = {
 }
 
 
+def opening_only(item: Mapping[str, Any]) -> bool:
+    """Whether a search item is already the whole conversation: the contact's opening message
+    and not one part after it, so fetching it could add nothing.
+
+    `count_conversation_parts` counts the opening message, so 1 means no parts at all. The last
+    contact reply being the opening itself says the same from a second field, so one stale
+    field cannot hide a message; anything less clear is fetched.
+    """
+    stats = _mapping(item.get("statistics"))
+    count, last_reply = stats.get("count_conversation_parts"), stats.get("last_contact_reply_at")
+    author = _mapping(_mapping(item.get("source")).get("author"))
+    return (
+        _is_int(count)
+        and count == 1
+        and _is_int(last_reply)
+        and last_reply == item.get("created_at")
+        and author.get("type") in CONTACT_AUTHORS
+    )
+
+
 def missing_parts(conversation: Mapping[str, Any]) -> int:
     """How many parts the conversation says it has beyond those it returned (500-part cap)."""
     stats = _mapping(conversation.get("statistics"))
@@ -220,6 +240,10 @@ def _seconds(obj: Mapping[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise Unreadable(f"{obj.get('type') or 'object'} {obj.get('id')!r}: {name} is {value!r}")
     return int(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

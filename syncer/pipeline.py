@@ -208,8 +208,10 @@ def _store_page(
 def _whole_conversations(
     ctx: Context, window: Window, items: list[dict[str, Any]], stats: ScanStats
 ) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]], list[str]]:
-    """Fetch the conversations whose last contact reply moved since we last read them."""
+    """The conversations whose last contact reply moved since we last read them: fetched,
+    unless the search item already holds all of it (the opening message alone)."""
     replies: dict[str, int] = {}
+    by_id: dict[str, dict[str, Any]] = {}
     unreadable: list[str] = []
     for item in items:
         conv_id = item.get("id")
@@ -219,6 +221,7 @@ def _whole_conversations(
             unreadable.append(f"conversation without a usable id: {conv_id!r}"[:300])
         elif isinstance(lcra, int) and not isinstance(lcra, bool):
             replies[str(conv_id)] = lcra
+            by_id[str(conv_id)] = item
         else:
             unreadable.append(f"conversation {conv_id!r}: last_contact_reply_at is {lcra!r}"[:300])
     with ctx.db.engine.connect() as conn:
@@ -228,11 +231,13 @@ def _whole_conversations(
         for cid, lcra in replies.items()
         if not (cid in seen and seen[cid][0] >= lcra and seen[cid][1] <= window.lo)
     ]
-    fetched = list(ctx.pool.map(ctx.client.conversation, wanted))
-    stats.fetched += len(wanted)
+    to_fetch = [cid for cid in wanted if not detect.opening_only(by_id[cid])]
+    fetched = dict(zip(to_fetch, ctx.pool.map(ctx.client.conversation, to_fetch), strict=True))
+    stats.fetched += len(to_fetch)
     conversations: list[dict[str, Any]] = []
     progress: dict[str, tuple[int, int]] = {}
-    for cid, conversation in zip(wanted, fetched, strict=True):
+    for cid in wanted:
+        conversation = fetched[cid] if cid in fetched else by_id[cid]
         if conversation is not None:
             conversations.append(conversation)
             missing = detect.missing_parts(conversation)

@@ -51,3 +51,45 @@ def test_an_idle_cycle_costs_one_search_per_enabled_scan(
     assert fake_intercom.calls() == {"POST /conversations/search": 2, "POST /tickets/search": 1}
     assert fake_collector.requests == []
     assert sum(s.new for s in idle.scans.values()) == 0
+
+
+def test_a_cycle_fetches_a_conversation_only_when_its_contact_wrote_again(
+    fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    write_config: Callable,
+    tmp_path: Path,
+) -> None:
+    """Opened (the search item is all of it), answered by an admin (no contact reply), then
+    the contact writes again: only that last cycle fetches, and every message arrives once."""
+    path = write_config(
+        config_text(fake_intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
+    )
+    env = {"INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
+    config = config_mod.load(path, env=env)
+    ws = fake_intercom.workspace
+    user = ws.add_contact(external_id="talker")
+    with (
+        open_context(config) as ctx,
+        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
+    ):
+
+        def cycle_after(change: Callable[[int], object]) -> int:
+            time.sleep(1.1)  # each change lands in a later second than the last cycle read
+            at = int(time.time())
+            times.append(at)
+            change(at)
+            fake_intercom.requests.clear()
+            run_cycle(ctx, pub)
+            return fake_intercom.calls()["GET /conversations/{id}"]
+
+        run_cycle(ctx, pub)
+        times: list[int] = []
+        conv: list[str] = []
+        fetches = [
+            cycle_after(lambda at: conv.append(ws.start_conversation(user, at))),
+            cycle_after(lambda at: ws.add_part(conv[0], at, author_type="admin", author_id="7")),
+            cycle_after(lambda at: ws.add_part(conv[0], at, author_type="user", author_id=user)),
+        ]
+    assert fetches == [0, 0, 1]
+    messages = sorted(at for name, at, _ in fake_collector.goal_keys() if "messaged" in name)
+    assert messages == [times[0] * 1000, times[2] * 1000]

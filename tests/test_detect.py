@@ -11,6 +11,7 @@ from syncer.detect import (
     Window,
     conversation_rated,
     conversation_started,
+    opening_only,
     ticket_created,
     user_messaged,
 )
@@ -182,3 +183,36 @@ def test_object_without_id_or_time_is_unreadable() -> None:
         conversation_started(broken, ALL)
     with pytest.raises(Unreadable):
         conversation_started({**conversation(), "created_at": "yesterday"}, ALL)
+
+
+def search_item(author_type: str = "user", count: object = 1, last_reply: object = 1_000) -> dict:
+    item = conversation(author_type=author_type)
+    del item["conversation_parts"]  # search items carry no parts
+    item["statistics"] = {"count_conversation_parts": count, "last_contact_reply_at": last_reply}
+    return item
+
+
+def test_an_item_with_only_its_opening_message_is_the_whole_conversation() -> None:
+    """One part counted (the opening), whose time is the last contact reply: nothing to fetch,
+    and the item alone yields the opening message."""
+    item = search_item()
+    assert opening_only(item)
+    assert [e.key for e in user_messaged(item, ALL)] == ["conversation:c1:opening"]
+
+
+@pytest.mark.parametrize(
+    ("author_type", "count", "last_reply"),
+    [
+        ("user", 2, 1_000),  # another part, maybe a same-second message: fetch
+        ("user", 1, 1_060),  # a later contact reply the count has not caught up with
+        ("admin", 1, 1_000),  # outbound, yet a contact reply: the fields disagree
+        ("user", True, 1_000),  # JSON true is not a count
+        ("user", 1, None),
+        ("user", None, 1_000),
+        ("lead", "1", 1_000),
+    ],
+)
+def test_anything_less_clear_is_fetched(
+    author_type: str, count: object, last_reply: object
+) -> None:
+    assert not opening_only(search_item(author_type, count, last_reply))

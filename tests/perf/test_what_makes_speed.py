@@ -24,8 +24,9 @@ def test_a_small_catch_up_makes_exactly_these_calls(
     now: int,
     secrets: None,
 ) -> None:
-    """One search per scan, and a fetch only for conversations with contact messages:
-    not for the outbound one nobody answered, and no contact lookups (external_id comes
+    """One search per scan, and a fetch only for conversations with a contact message after
+    the opening one: not for the one opened and never answered (its search item is all of
+    it), not for the outbound one nobody answered, and no contact lookups (external_id comes
     with the search items)."""
     ws = Workspace()
     user = ws.add_contact(external_id="u1", email="u1@example.com")
@@ -33,7 +34,7 @@ def test_a_small_catch_up_makes_exactly_these_calls(
     talked = ws.start_conversation(user, t0)
     ws.add_part(talked, t0 + 10, author_type="admin", author_id="7")
     ws.add_part(talked, t0 + 20, author_type="user", author_id=user)
-    ws.start_conversation(user, t0 + 30)  # opened, never answered: still a message to read
+    ws.start_conversation(user, t0 + 30)  # opened, never answered: one message, no fetch
     ws.start_conversation(user, t0 + 40, by_admin=True)  # outbound, no reply: no fetch
     ws.add_ticket(user, t0 + 50)
     with FakeIntercom(ws, token=INTERCOM_TOKEN) as intercom:
@@ -45,7 +46,7 @@ def test_a_small_catch_up_makes_exactly_these_calls(
         assert intercom.calls() == {
             "POST /conversations/search": 3,
             "POST /tickets/search": 1,
-            "GET /conversations/{id}": 2,
+            "GET /conversations/{id}": 1,
         }
 
 
