@@ -7,7 +7,6 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from syncer import pipeline
 from syncer.absmartly.publisher import Publisher, deliver
@@ -37,15 +36,8 @@ def clamp_until(config: Config, since: int, until: int | None, now: int) -> int:
 
 def scan_window(ctx: Context, since: int, until: int, now: int) -> dict[str, ScanStats]:
     """Every enabled scan over [since, until], in parallel; a finished scan hands over to the
-    live cursor.
-
-    In parallel because each scan's search pages are sequential: one after another, four
-    scans would leave most of the rate budget unspent while waiting on latency.
-    """
-    kinds = [pipeline.KINDS_BY_NAME[goal.kind] for goal in ctx.config.enabled_goals()]
-    with ThreadPoolExecutor(len(kinds), thread_name_prefix="scan") as scans:
-        futures = {k.name: scans.submit(_scan_one, ctx, k, since, until, now) for k in kinds}
-    return {name: future.result() for name, future in futures.items()}
+    live cursor."""
+    return pipeline.run_scans(ctx, lambda kind: _scan_one(ctx, kind, since, until, now))
 
 
 def _scan_one(ctx: Context, kind: pipeline.Kind, since: int, until: int, now: int) -> ScanStats:

@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         "an unusable database stops it with exit 1; any other failed cycle is logged and "
         "retried by the next.",
     )
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="run one cycle and exit, for cron or a systemd timer: exit 0 when it read "
+        "everything and delivery had no error, 1 otherwise (what waits stays in the outbox)",
+    )
     run.set_defaults(handler=cmd_run)
 
     box = commands.add_parser(
@@ -277,7 +283,7 @@ def cmd_outbox_resolve(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from syncer import daemon
 
-    return daemon.run(_load(args, secrets=("intercom", "absmartly")))
+    return daemon.run(_load(args, secrets=("intercom", "absmartly")), once=args.once)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -56,16 +56,13 @@ class CycleReport:
 
 
 def run_cycle(ctx: Context, publisher: Publisher) -> CycleReport:
-    """Every enabled scan from its live cursor, then whatever delivery is due."""
+    """Every enabled scan from its live cursor (in parallel), then whatever delivery is due."""
     started = time.monotonic()
     report = CycleReport()
     now = int(time.time())
-    for goal in ctx.config.enabled_goals():
-        if ctx.stop.is_set():
-            break
-        kind = pipeline.KINDS_BY_NAME[goal.kind]
-        plan = pipeline.live_plan(ctx, kind, now)
-        report.scans[kind.name] = pipeline.run_scan(ctx, kind, plan)
+    report.scans = pipeline.run_scans(
+        ctx, lambda kind: pipeline.run_scan(ctx, kind, pipeline.live_plan(ctx, kind, now))
+    )
     # Delivery keeps its own backoff: while the Collector is backing us off this sends
     # nothing and returns at once, so polling never waits for it.
     delivered = publisher.drain(ctx.stop)
@@ -84,11 +81,12 @@ class Daemon:
         self._cycle_lock = threading.Lock()
         self._scheduler: BlockingScheduler | None = None
 
-    def cycle(self) -> None:
-        """The scheduled job: one cycle, its outcome logged and told to systemd."""
+    def cycle(self) -> CycleReport | None:
+        """The scheduled job: one cycle, its outcome logged and told to systemd; None if it
+        failed."""
         with self._cycle_lock:
             if self.ctx.stop.is_set():
-                return
+                return None
             try:
                 report = run_cycle(self.ctx, self.publisher)
             except PermanentError as exc:
@@ -96,20 +94,21 @@ class Daemon:
                 pipeline.record_error(self.ctx, exc)
                 self.exit_code = 1
                 self.stop()
-                return
+                return None
             except RetryableError as exc:
                 log.error("cycle failed: %s; the next cycle retries", exc)
                 pipeline.record_error(self.ctx, exc)
-                return
+                return None
             except Exception as exc:  # one odd cycle must not end a months-long daemon
                 log.exception("cycle failed unexpectedly; the next cycle retries")
                 pipeline.record_error(self.ctx, exc)
-                return
+                return None
             log.info(report.summary())
             with self.ctx.db.engine.begin() as conn:
                 state.set_note(conn, "last_cycle", {"at": time.time(), "summary": report.summary()})
             self.notifier.status(report.summary())
             self.notifier.watchdog()
+            return report
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         """Stop between pages; safe from a signal handler (no scheduler lock is taken here)."""
@@ -125,6 +124,27 @@ class Daemon:
             assert self._scheduler is not None
             self._scheduler.shutdown(wait=False)
 
+    def once(self) -> int:
+        """One cycle, for cron or a timer: 0 when it read everything and delivered without
+        error, else 1."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self._handle_signals()
+        try:
+            report = self.cycle()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        done = (
+            report is not None
+            and not report.error
+            and all(stats.complete for stats in report.scans.values())
+        )
+        return 0 if done and not self.exit_code else 1
+
+    def _handle_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
     def run(self, poll_interval: int) -> int:
         scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC)
         scheduler.add_job(
@@ -137,8 +157,7 @@ class Daemon:
             next_run_time=dt.datetime.now(dt.UTC),
         )
         self._scheduler = scheduler
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
+        self._handle_signals()
         self.notifier.ready(f"polling every {poll_interval}s")
         if not self.ctx.stop.is_set():
             scheduler.start()
@@ -148,8 +167,8 @@ class Daemon:
         return self.exit_code
 
 
-def run(config: Config) -> int:
-    """Check credentials, then poll until SIGTERM; returns the exit status."""
+def run(config: Config, *, once: bool = False) -> int:
+    """Check credentials, then poll until SIGTERM (or run one cycle); returns the exit status."""
     notifier = Notifier()
     with (
         open_context(config) as ctx,
@@ -163,4 +182,5 @@ def run(config: Config) -> int:
         except RetryableError as exc:
             log.warning("%s; delivery will retry", exc)
         ctx.on_progress = lambda *_: notifier.watchdog()
-        return Daemon(ctx, publisher, notifier).run(config.sync.poll_interval)
+        daemon = Daemon(ctx, publisher, notifier)
+        return daemon.once() if once else daemon.run(config.sync.poll_interval)

@@ -145,9 +145,23 @@ def finish_catchup(ctx: Context, kind: Kind, plan: Plan) -> None:
             state.put_cursor(conn, kind.name, until, min(live.floor, since))
 
 
+def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, ScanStats]:
+    """`scan_one` for every enabled kind, each in its own thread.
+
+    A scan's search pages are sequential: one scan after another would leave most of the
+    rate budget unspent while each waits on latency. The pacer keeps them inside it.
+    """
+    kinds = [KINDS_BY_NAME[goal.kind] for goal in ctx.config.enabled_goals()]
+    with ThreadPoolExecutor(max(1, len(kinds)), thread_name_prefix="scan") as scans:
+        futures = {kind.name: scans.submit(scan_one, kind) for kind in kinds}
+    return {name: future.result() for name, future in futures.items()}
+
+
 def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
     """Read the plan's window into the outbox; stops between pages when `ctx.stop` is set."""
     stats = ScanStats()
+    if ctx.stop.is_set():
+        return stats
     if plan.lo > plan.search_hi:
         stats.complete = True
         return stats

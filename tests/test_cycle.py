@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from syncer.runtime import open_context
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
+from tests.truth import expected_deliveries
 
 
 def test_an_idle_cycle_costs_one_search_per_enabled_scan(
@@ -93,3 +96,33 @@ def test_a_cycle_fetches_a_conversation_only_when_its_contact_wrote_again(
     assert fetches == [0, 0, 1]
     messages = sorted(at for name, at, _ in fake_collector.goal_keys() if "messaged" in name)
     assert messages == [times[0] * 1000, times[2] * 1000]
+
+
+def test_run_once_reads_and_delivers_then_exits_by_outcome(
+    fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    write_config: Callable,
+    cli: Callable,
+    tmp_path: Path,
+    now: int,
+    secrets: None,
+) -> None:
+    """`run --once`: one cycle from `sync.start`, exit 0; again, nothing new and exit 0; with
+    the Collector down, exit 1 and the new goals wait in the outbox for the next run."""
+    start = now - 9 * 86_400
+    text = config_text(fake_intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+    config = str(write_config(text.replace("settle = 0\n", f'settle = 0\nstart = "{iso}"\n')))
+    ws = fake_intercom.workspace
+    assert cli("--config", config, "run", "--once").code == 0
+    assert Counter(fake_collector.goal_keys()) == expected_deliveries(ws, start, now)
+    assert cli("--config", config, "run", "--once").code == 0
+    assert len(fake_collector.goal_keys()) == sum(expected_deliveries(ws, start, now).values())
+
+    time.sleep(1.1)
+    ws.start_conversation(ws.add_contact(external_id="late"), int(time.time()))
+    fake_collector.outage = 503
+    assert cli("--config", config, "run", "--once").code == 1
+    fake_collector.outage = None
+    status = json.loads(cli("--config", config, "status", "--json").out)
+    assert status["outbox"]["pending"] == 2  # started + opening message, kept for next time

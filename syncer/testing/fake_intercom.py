@@ -145,9 +145,7 @@ class FakeIntercom(FakeServer):
             with self._lock:
                 self.in_flight -= 1
         with self._lock:
-            self.requests.append(
-                Recorded(method, path, body, status, dict(headers), self.clock())
-            )
+            self.requests.append(Recorded(method, path, body, status, dict(headers), self.clock()))
         return status, extra, payload
 
     def _answer(
