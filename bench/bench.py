@@ -7,8 +7,10 @@ Serves a generated workspace from the fake Intercom on 127.0.0.1 with a per-call
 (150 ms by default, like a real API across the internet) and Intercom's real rate budget
 (1,667 calls per 10-second window), runs `syncer sync --since` (a subprocess, the real CLI)
 into the fake Collector, then the naive strategy written here: search `updated_at` over the
-window and GET every conversation it returns. Prints a table of figures; every comparison is
-a ratio measured in the same run.
+window and GET every conversation it returns. Then it keeps the workspace busy for a few
+rounds of new support activity (the generator's own mix, stamped "now"), each read by one
+`syncer run --once` (the daemon's cycle) and by one naive poll. Prints a table of figures;
+every comparison is a ratio measured in the same run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -38,7 +41,8 @@ from syncer.store.db import open_database  # noqa: E402
 from syncer.store.outbox import Goal  # noqa: E402
 from syncer.testing.fake_collector import FakeCollector  # noqa: E402
 from syncer.testing.fake_intercom import FakeIntercom  # noqa: E402
-from syncer.testing.workspace import generate  # noqa: E402
+from syncer.testing.workspace import Workspace, generate, support_step  # noqa: E402
+from tests.truth import expected_deliveries  # noqa: E402
 
 TOKEN, KEY = "bench-token", "bench-key"
 
@@ -65,9 +69,9 @@ def peak_rss_mb(pid: int, stop: threading.Event, out: list[float]) -> None:
     out.append(peak)
 
 
-def run_syncer(
-    intercom: FakeIntercom, collector: FakeCollector, since: int, folder: Path, concurrency: int
-) -> Run:
+def write_config(
+    intercom: FakeIntercom, collector: FakeCollector, folder: Path, concurrency: int
+) -> Path:
     config = folder / "bench.toml"
     config.write_text(
         f'[intercom]\nbase_url = "{intercom.url}"\nconcurrency = {concurrency}\n'
@@ -75,8 +79,16 @@ def run_syncer(
         f'environment = "production"\n[[units]]\ntype = "user_id"\nfrom = "external_id"\n'
         f'[sync]\ndatabase = "sqlite:///{folder / "bench.db"}"\nsettle = 0\n'
     )
+    return config
+
+
+def run_syncer(
+    intercom: FakeIntercom, collector: FakeCollector, config: Path, *command: str
+) -> Run:
+    """The real CLI as a subprocess; its calls, wall time, new goals and peak RSS."""
     env = {**os.environ, "INTERCOM_ACCESS_TOKEN": TOKEN, "ABSMARTLY_API_KEY": KEY}
     intercom.requests.clear()
+    goals_before = len(collector.goal_keys())
     started = time.monotonic()
     process = subprocess.Popen(
         [
@@ -87,9 +99,7 @@ def run_syncer(
             "warning",
             "--config",
             str(config),
-            "sync",
-            "--since",
-            time.strftime("%Y-%m-%d", time.gmtime(since)),
+            *command,
         ],
         env=env,
         cwd=ROOT,
@@ -102,9 +112,10 @@ def run_syncer(
     stop.set()
     watcher.join()
     if code != 0:
-        raise SystemExit(f"syncer sync exited {code}")
+        raise SystemExit(f"syncer {' '.join(command)} exited {code}")
     statuses = intercom.statuses()
-    return Run(intercom.calls(), wall, statuses.get(429, 0), len(collector.goal_keys()), rss[0])
+    goals = len(collector.goal_keys()) - goals_before
+    return Run(intercom.calls(), wall, statuses.get(429, 0), goals, rss[0])
 
 
 def run_naive(intercom: FakeIntercom, since: int, until: int, concurrency: int) -> Run:
@@ -119,6 +130,66 @@ def run_naive(intercom: FakeIntercom, since: int, until: int, concurrency: int) 
                 list(pool.map(client.conversation, [str(i["id"]) for i in step.items]))
         rate_limited = client.transport.rate_limited
     return Run(intercom.calls(), time.monotonic() - started, rate_limited, 0)
+
+
+def busy_round(ws: Workspace, rng: random.Random, at: int, size: int) -> None:
+    """New support activity, all stamped `at`: steps on `size` existing conversations, a
+    quarter as many new conversations (a fifth of them outbound), a twentieth as many tickets."""
+    ids = list(ws.conversations)
+    for conv in rng.sample(ids, min(size, len(ids))):
+        support_step(ws, rng, conv, at, at, gap=0)
+    contacts = list(ws.contacts)
+    for _ in range(max(1, size // 4)):
+        ws.start_conversation(rng.choice(contacts), at, by_admin=rng.random() < 0.2)
+    for _ in range(max(1, size // 20)):
+        ws.add_ticket(rng.choice(contacts), at)
+
+
+def run_live(
+    intercom: FakeIntercom,
+    collector: FakeCollector,
+    config: Path,
+    naive_from: int,
+    rounds: int,
+    size: int,
+    concurrency: int,
+) -> tuple[Run, Run, bool]:
+    """`rounds` rounds of new activity, each read by `syncer run --once` and a naive poll.
+
+    Returns both sides' totals and whether the syncer delivered exactly the new goals.
+    """
+    ws, rng = intercom.workspace, random.Random(7)
+    ours, naive = Run(Counter(), 0.0, 0, 0), Run(Counter(), 0.0, 0, 0)
+    delivered_before = len(collector.goal_keys())
+    first = at = int(time.time()) + 1
+    for _ in range(rounds):
+        time.sleep(1.1)  # stamp this round after everything both sides already read
+        at = int(time.time())
+        busy_round(ws, rng, at, size)
+        for total, run in (
+            (ours, run_syncer(intercom, collector, config, "run", "--once")),
+            (naive, run_naive(intercom, naive_from, at, concurrency)),
+        ):
+            total.calls.update(run.calls)
+            total.wall += run.wall
+            total.rate_limited += run.rate_limited
+            total.goals += run.goals
+        naive_from = at + 1
+    delivered = Counter(collector.goal_keys()[delivered_before:])
+    return ours, naive, delivered == expected_deliveries(ws, first, at)
+
+
+def must_fetch(ws: Workspace) -> int:
+    """Conversations holding a part the contact wrote: no strategy that reads parts from
+    Intercom can skip fetching these."""
+    return sum(
+        1
+        for conv in ws.conversations.values()
+        if any(
+            p["author"]["type"] in ("user", "lead")
+            for p in conv["conversation_parts"]["conversation_parts"]
+        )
+    )
 
 
 def delivery_speed(goals: int, folder: Path) -> float:
@@ -163,13 +234,22 @@ def main() -> None:
         help="intercom.concurrency for both strategies (default: the syncer's)",
     )
     parser.add_argument("--delivery-goals", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of ongoing activity")
+    parser.add_argument(
+        "--round-size",
+        type=int,
+        default=None,
+        help="conversations with new activity per round (default: 1 %% of them)",
+    )
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
     concurrency = args.concurrency or IntercomSettings("X", "http://x").concurrency
+    size = args.round_size or max(10, args.conversations // 100)
 
     now = int(time.time())
     since = now - 366 * 86_400
     ws = generate(seed=42, conversations=args.conversations, start=since + 3600, end=now - 3600)
+    least = must_fetch(ws)
     per_second = args.budget / args.window
     with (
         tempfile.TemporaryDirectory(prefix="syncer-bench-") as tmp,
@@ -179,22 +259,40 @@ def main() -> None:
         FakeCollector(api_key=KEY) as collector,
     ):
         folder = Path(tmp)
-        ours = run_syncer(intercom, collector, since, folder, concurrency)
+        config = write_config(intercom, collector, folder, concurrency)
+        day = time.strftime("%Y-%m-%d", time.gmtime(since))
+        ours = run_syncer(intercom, collector, config, "sync", "--since", day)
         naive = None if args.skip_naive else run_naive(intercom, since, now, concurrency)
+        live = None
+        if args.rounds and naive:
+            live = run_live(intercom, collector, config, now + 1, args.rounds, size, concurrency)
         speed = delivery_speed(args.delivery_goals, folder)
 
-    rows: list[tuple[str, str, str]] = []
-    routes = sorted(set(ours.calls) | set(naive.calls if naive else {}))
-    for route in routes:
-        rows.append(
-            (f"calls {route}", f"{ours.calls[route]}", f"{naive.calls[route]}" if naive else "-")
+    print(
+        f"\n{args.conversations} conversations, latency {args.latency * 1000:.0f} ms, "
+        f"budget {args.budget}/{args.window}s, concurrency {concurrency}\n"
+    )
+    rows = catch_up_rows(ours, naive, per_second, least)
+    rows.append(("delivery, goals/s (Collector latency 0)", f"{speed:.0f}", ""))
+    print_table("catch-up (sync --since a year ago)", rows)
+    if live:
+        ours_live, naive_live, exact = live
+        title = (
+            f"ongoing: {args.rounds} rounds of activity on {size} conversations, "
+            f"each read by `run --once` and by one naive poll"
         )
-    total_ours = sum(ours.calls.values())
-    total_naive = sum(naive.calls.values()) if naive else 0
+        print_table(title, live_rows(ours_live, naive_live, exact))
+
+
+def catch_up_rows(
+    ours: Run, naive: Run | None, per_second: float, least: int
+) -> list[tuple[str, str, str]]:
+    rows = call_rows(ours, naive)
+    total_ours, total_naive = sum(ours.calls.values()), sum(naive.calls.values()) if naive else 0
     floor_ours, floor_naive = total_ours / per_second, total_naive / per_second
     rows += [
-        ("calls, all", f"{total_ours}", f"{total_naive}" if naive else "-"),
         ("goals delivered", f"{ours.goals}", "(same goals)"),
+        ("conversations any reader of parts must fetch", f"{least}", f"{least}"),
         (
             "calls per delivered goal",
             f"{total_ours / ours.goals:.3f}",
@@ -215,16 +313,42 @@ def main() -> None:
         ("peak RSS of the syncer, MB", f"{ours.peak_rss_mb:.0f}", "-"),
     ]
     if naive:
-        rows.append(("calls per goal, ours / naive", f"{total_ours / total_naive:.2f}", ""))
-    rows.append(("delivery, goals/s (Collector latency 0)", f"{speed:.0f}", ""))
-    print(
-        f"\n{args.conversations} conversations, latency {args.latency * 1000:.0f} ms, "
-        f"budget {args.budget}/{args.window}s, concurrency {concurrency}\n"
-    )
+        rows.append(("calls per goal, syncer / naive", f"{total_ours / total_naive:.2f}", ""))
+    return rows
+
+
+def live_rows(ours: Run, naive: Run, exact: bool) -> list[tuple[str, str, str]]:
+    total_ours, total_naive = sum(ours.calls.values()), sum(naive.calls.values())
+    return [
+        *call_rows(ours, naive),
+        ("goals delivered", f"{ours.goals}", "(same goals)"),
+        ("exactly the new goals, once each", "yes" if exact else "NO", ""),
+        (
+            "calls per delivered goal",
+            f"{total_ours / ours.goals:.3f}",
+            f"{total_naive / ours.goals:.3f}",
+        ),
+        ("calls per goal, syncer / naive", f"{total_ours / total_naive:.2f}", ""),
+        ("429s answered", f"{ours.rate_limited}", f"{naive.rate_limited}"),
+    ]
+
+
+def call_rows(ours: Run, naive: Run | None) -> list[tuple[str, str, str]]:
+    routes = sorted(set(ours.calls) | set(naive.calls if naive else {}))
+    rows = [
+        (f"calls {route}", f"{ours.calls[route]}", f"{naive.calls[route]}" if naive else "-")
+        for route in routes
+    ]
+    total_naive = f"{sum(naive.calls.values())}" if naive else "-"
+    return [*rows, ("calls, all", f"{sum(ours.calls.values())}", total_naive)]
+
+
+def print_table(title: str, rows: list[tuple[str, str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"{'':<{width}}  {'syncer':>10}  {'naive':>12}")
+    print(f"{title}\n{'':<{width}}  {'syncer':>10}  {'naive':>12}")
     for name, mine, theirs in rows:
         print(f"{name:<{width}}  {mine:>10}  {theirs:>12}")
+    print()
 
 
 if __name__ == "__main__":

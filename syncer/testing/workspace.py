@@ -327,34 +327,44 @@ def _random_conversation(
     ws: Workspace, rng: random.Random, contacts: list[str], start: int, span: int, end: int
 ) -> None:
     contact = rng.choice(contacts)
-    role = ws.contacts[contact]["role"]
     at = start + rng.randrange(span)
     conv = ws.start_conversation(contact, at, by_admin=rng.random() < 0.2)
     for _ in range(rng.randrange(0, 7)):
         at += rng.randrange(1, 3 * 3600)
         if at > end:
             return
-        draw = rng.random()
-        if draw < 0.35:
-            ws.add_part(conv, at, author_type=role, author_id=contact)
-        elif draw < 0.6:
-            ws.add_part(conv, at, author_type="admin", author_id="7")
-        elif draw < 0.7:
-            ws.add_part(conv, at, author_type="bot", author_id="99")
-        elif draw < 0.78:
-            ws.add_part(conv, at, author_type="admin", author_id="7", part_type="note")
-        elif draw < 0.84:
-            ws.add_part(
-                conv, at, author_type="admin", author_id="7", part_type="assignment", body=None
+        at = support_step(ws, rng, conv, at, end)
+
+
+def support_step(
+    ws: Workspace, rng: random.Random, conv: str, at: int, end: int, *, gap: int = 60
+) -> int:
+    """One step of support activity on a conversation at `at`, the generator's mix: the
+    contact writes (35 %), an admin or a bot answers, a note, an assignment, or a close, which
+    the contact may answer (reopening it) or rate `gap` and `2 * gap` seconds later, if that is
+    still before `end`. Returns the time of the step's last change."""
+    contact = ws.conversations[conv]["contacts"]["contacts"][0]["id"]
+    role = ws.contacts[contact]["role"]
+    draw = rng.random()
+    if draw < 0.35:
+        ws.add_part(conv, at, author_type=role, author_id=contact)
+    elif draw < 0.6:
+        ws.add_part(conv, at, author_type="admin", author_id="7")
+    elif draw < 0.7:
+        ws.add_part(conv, at, author_type="bot", author_id="99")
+    elif draw < 0.78:
+        ws.add_part(conv, at, author_type="admin", author_id="7", part_type="note")
+    elif draw < 0.84:
+        ws.add_part(conv, at, author_type="admin", author_id="7", part_type="assignment", body=None)
+    else:
+        ws.add_part(conv, at, author_type="admin", author_id="7", part_type="close", body=None)
+        if rng.random() < 0.4 and at + gap <= end:
+            # The contact writes into the closed conversation, which reopens it.
+            ws.add_part(conv, at + gap, author_type=role, author_id=contact, part_type="open")
+            return at + gap
+        if unrated(ws, conv) and rng.random() < 0.5 and at + 2 * gap <= end:
+            ws.rate(
+                conv, at + 2 * gap, rng.randint(1, 5), rng.choice([None, "Thanks!", "Ünïcode ✓"])
             )
-        else:
-            ws.add_part(conv, at, author_type="admin", author_id="7", part_type="close", body=None)
-            if rng.random() < 0.4 and at + 60 <= end:
-                # The contact writes into the closed conversation, which reopens it.
-                ws.add_part(conv, at + 60, author_type=role, author_id=contact, part_type="open")
-                at += 60
-            elif unrated(ws, conv) and rng.random() < 0.5 and at + 120 <= end:
-                ws.rate(
-                    conv, at + 120, rng.randint(1, 5), rng.choice([None, "Thanks!", "Ünïcode ✓"])
-                )
-                at += 120
+            return at + 2 * gap
+    return at
