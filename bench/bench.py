@@ -104,7 +104,7 @@ def run_syncer(
         env=env,
         cwd=ROOT,
     )
-    stop, rss = threading.Event(), []
+    stop, rss = threading.Event(), list[float]()
     watcher = threading.Thread(target=peak_rss_mb, args=(process.pid, stop, rss))
     watcher.start()
     code = process.wait()

@@ -13,7 +13,7 @@ def delay(attempt: int, *, base: float = 0.5, cap: float = 60.0) -> float:
     "Equal jitter": half the capped exponential step is fixed and half random, so retries
     spread out across processes yet never collapse to a busy loop.
     """
-    step = min(cap, base * (2 ** min(attempt, 30)))
+    step = min(cap, base * 2.0 ** min(attempt, 30))
     return step / 2 + random.uniform(0, step / 2)
 
 

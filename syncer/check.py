@@ -10,7 +10,7 @@ from syncer import config as config_mod
 from syncer.absmartly.publisher import check_key
 from syncer.config import Config, IntercomSettings
 from syncer.errors import IntercomAuthError, SyncerError
-from syncer.intercom.client import IntercomClient
+from syncer.intercom.client import IntercomClient, who
 from syncer.store.db import sqlite_path
 
 
@@ -54,12 +54,7 @@ def _intercom(config: Config) -> Finding:
         return Finding("intercom", False, f"{exc}{'; ' + hint if hint else ''}")
     except SyncerError as exc:
         return Finding("intercom", False, f"{exc} ({config.intercom.base_url})")
-    app = me.get("app") if isinstance(me.get("app"), dict) else {}
-    return Finding(
-        "intercom",
-        True,
-        f"workspace {app.get('name')!r} (region {app.get('region') or '?'}) as {me.get('name')!r}",
-    )
+    return Finding("intercom", True, who(me))
 
 
 def _other_region(config: Config) -> str | None:

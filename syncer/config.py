@@ -245,7 +245,9 @@ def parse(
     return Config(intercom, absmartly, units, goals, sync, path)
 
 
-def _secret(table: _Table, name: str, default: str, env: Mapping[str, str], needed: bool) -> tuple:
+def _secret(
+    table: _Table, name: str, default: str, env: Mapping[str, str], needed: bool
+) -> tuple[str, str]:
     variable = table.text(name, default)
     if not variable.replace("_", "").isalnum():
         raise ConfigError(f"{table.key(name)}: {variable!r} is not an environment variable name")

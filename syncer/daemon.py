@@ -23,6 +23,7 @@ from syncer import pipeline
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError
+from syncer.intercom.client import who
 from syncer.notify import Notifier
 from syncer.pipeline import Context, ScanStats
 from syncer.runtime import open_context
@@ -175,8 +176,7 @@ def run(config: Config, *, once: bool = False) -> int:
         contextlib.closing(Publisher(config.absmartly, ctx.db)) as publisher,
     ):
         me = ctx.client.me()  # a refused token stops here, before READY=1
-        app = me.get("app") if isinstance(me.get("app"), dict) else {}
-        log.info("Intercom: workspace %r as %r", app.get("name"), me.get("name"))
+        log.info("Intercom: %s", who(me))
         try:
             log.info("Collector: %s", check_key(config.absmartly))
         except RetryableError as exc:

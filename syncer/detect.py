@@ -192,7 +192,9 @@ def missing_parts(conversation: Mapping[str, Any]) -> int:
     return max(0, total - 1 - len(returned))
 
 
-def _message(key: str, created: int, conversation: Mapping[str, Any], author: Mapping) -> Event:
+def _message(
+    key: str, created: int, conversation: Mapping[str, Any], author: Mapping[str, Any]
+) -> Event:
     return Event(
         key=key,
         kind="user_messaged",

@@ -37,7 +37,7 @@ def unattributable(ws: Workspace, lo: int, hi: int, field: str = "external_id") 
 
 def expected_deliveries(
     ws: Workspace, lo: int, hi: int, field: str = "external_id", unit: str = "user_id"
-) -> Counter:
+) -> Counter[tuple[str, int, tuple[tuple[str, str], ...]]]:
     """What the fake Collector should record, once each: (name, achievedAt, ((unit, uid),))."""
     goals = expected_goals(ws, lo, hi, field)
     return Counter((name, at, ((unit, uid),)) for name, at, uid in goals.values())

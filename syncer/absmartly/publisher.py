@@ -96,9 +96,8 @@ def _rejected(body: Any, requests: Sequence[Request], batch: bool) -> dict[int, 
 
 
 def _message(body: Any) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:200]
-    return None
+    message = body.get("message") if isinstance(body, dict) else None
+    return message[:200] if isinstance(message, str) else None
 
 
 class Publisher:

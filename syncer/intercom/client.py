@@ -104,9 +104,7 @@ class IntercomClient:
         if listing is None:
             raise IntercomUnavailable(f"Intercom answered 404 to {resource}/search")
         items = listing.get(resource)
-        pages = listing.get("pages") if isinstance(listing.get("pages"), dict) else {}
-        nxt = pages.get("next") if isinstance(pages.get("next"), dict) else {}
-        token = nxt.get("starting_after")
+        token = _dict(_dict(listing.get("pages")).get("next")).get("starting_after")
         total = listing.get("total_count")
         return SearchPage(
             items=[i for i in items if isinstance(i, dict)] if isinstance(items, list) else [],
@@ -217,6 +215,17 @@ def _plain(model: Any) -> dict[str, Any] | None:
         # (echoing customer data) on every odd field; this mode keeps odd values as they came.
         return model.model_dump(mode="python", by_alias=True, exclude_unset=True, warnings=False)
     return model if isinstance(model, dict) else None
+
+
+def who(me: Mapping[str, Any]) -> str:
+    """`GET /me` in words, for `check` and the daemon's first log line."""
+    app = _dict(me.get("app"))
+    region = app.get("region") or "?"
+    return f"workspace {app.get('name')!r} (region {region}) as {me.get('name')!r}"
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _error_code(body: Any) -> str | None:

@@ -45,7 +45,7 @@ def insert_new(conn: Connection, goals: Sequence[Goal]) -> list[Goal]:
     if not goals:
         return []
     keys = [g.key for g in goals]
-    existing = set(conn.scalars(select(outbox.c.key).where(outbox.c.key.in_(keys))))
+    existing: set[str] = set(conn.scalars(select(outbox.c.key).where(outbox.c.key.in_(keys))))
     fresh: dict[str, Goal] = {}
     for goal in goals:
         if goal.key not in existing:
@@ -92,8 +92,8 @@ def counts(conn: Connection) -> dict[str, int]:
     """Events by status, every status present (zero where none)."""
     rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
     # Not dict(rows): a result has .keys(), so dict() would read it as a mapping of columns.
-    found = {status: n for status, n in rows}  # noqa: C416
-    return {status: int(found.get(status, 0)) for status in STATUSES}
+    found = {str(row[0]): int(row[1]) for row in rows}
+    return {status: found.get(status, 0) for status in STATUSES}
 
 
 def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
@@ -105,7 +105,7 @@ def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
         .group_by(outbox.c.reason)
         .order_by(count.desc())
     )
-    return [(reason or "-", int(n)) for reason, n in rows]
+    return [(str(row[0] or "-"), int(row[1])) for row in rows]
 
 
 def listing(conn: Connection, statuses: Iterable[str], limit: int) -> list[Any]:

@@ -80,11 +80,11 @@ def _one(actual: Any, operator: str, expected: Any) -> bool:
         return False
     try:
         if operator == "=":
-            return actual == expected
+            return bool(actual == expected)
         if operator in (">", ">="):  # Intercom: "greater (or equal) than"
-            return actual >= expected
+            return bool(actual >= expected)
         if operator in ("<", "<="):  # Intercom: "lower (or equal) than"
-            return actual <= expected
+            return bool(actual <= expected)
     except TypeError:
         return False
     text, needle = str(actual), str(expected)

@@ -20,8 +20,8 @@ class FakeServer:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.base_path}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}{self.base_path}"
 
     def start(self, port: int = 0) -> Self:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))

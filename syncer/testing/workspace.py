@@ -34,7 +34,7 @@ class Workspace:
     truth: list[TrueEvent] = field(default_factory=list)
     version: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1000), repr=False)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000), repr=False)
 
     def _next_id(self) -> str:
         return str(next(self._ids))
@@ -182,7 +182,7 @@ class Workspace:
         with self.lock:
             conv = self.conversations[conv_id]
             part_id = self._next_id()
-            part = {
+            part: dict[str, Any] = {
                 "type": "conversation_part",
                 "id": part_id,
                 "part_type": part_type,
