@@ -6,17 +6,30 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from syncer import config as config_mod
 from syncer.absmartly.publisher import Publisher
 from syncer.daemon import run_cycle
+from syncer.pipeline import Context
 from syncer.runtime import open_context
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
 from tests.truth import expected_deliveries
+
+
+@contextlib.contextmanager
+def cycle_context(path: Path) -> Iterator[tuple[Context, Publisher]]:
+    """What `syncer run` opens, in-process, so a test can run cycles one at a time."""
+    env = {"INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
+    config = config_mod.load(path, env=env)
+    with (
+        open_context(config) as ctx,
+        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
+    ):
+        yield ctx, pub
 
 
 def test_an_idle_cycle_costs_one_search_per_enabled_scan(
@@ -34,12 +47,7 @@ def test_an_idle_cycle_costs_one_search_per_enabled_scan(
             extra="[goals.conversation_rated]\nenabled = false\n",
         )
     )
-    env = {"INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
-    config = config_mod.load(path, env=env)
-    with (
-        open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
-    ):
+    with cycle_context(path) as (ctx, pub):
         run_cycle(ctx, pub)  # the first cycle pins the cursors at "now"
         ws = fake_intercom.workspace
         user = ws.add_contact(external_id="cycle-user")
@@ -67,14 +75,9 @@ def test_a_cycle_fetches_a_conversation_only_when_its_contact_wrote_again(
     path = write_config(
         config_text(fake_intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
     )
-    env = {"INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
-    config = config_mod.load(path, env=env)
     ws = fake_intercom.workspace
     user = ws.add_contact(external_id="talker")
-    with (
-        open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
-    ):
+    with cycle_context(path) as (ctx, pub):
 
         def cycle_after(change: Callable[[int], object]) -> int:
             time.sleep(1.1)  # each change lands in a later second than the last cycle read
