@@ -7,9 +7,10 @@ milliseconds, never the time we polled.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 CONTACT_AUTHORS = frozenset({"user", "lead"})
 # A contact's reply to a closed conversation arrives as an `open` part carrying the message;
@@ -84,7 +85,7 @@ def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[
             contact=contact,
             facts={
                 "conversation.id": conv_id,
-                "rating.score": score if isinstance(score, int | float) else None,
+                "rating.score": score if _is_number(score) else None,
                 "rating.remark": rating.get("remark")
                 if isinstance(rating.get("remark"), str)
                 else None,
@@ -239,9 +240,15 @@ def _id(obj: Mapping[str, Any]) -> str:
 
 def _seconds(obj: Mapping[str, Any], name: str) -> int:
     value = obj.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise Unreadable(f"{obj.get('type') or 'object'} {obj.get('id')!r}: {name} is {value!r}")
-    return int(value)
+    if _is_number(value) and value >= 0:
+        return int(value)
+    raise Unreadable(f"{obj.get('type') or 'object'} {obj.get('id')!r}: {name} is {value!r}")
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    """A JSON number we can use: not a bool, and finite (Python's json reads the non-standard
+    Infinity and NaN, which no Collector takes)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_int(value: object) -> bool:

@@ -146,6 +146,14 @@ def test_rating_is_keyed_by_its_time_and_carries_score() -> None:
     assert rerated[0].key == "conversation:c1:rated:3500"
 
 
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), True, "5"])
+def test_a_score_that_is_no_number_is_left_out(score: object) -> None:
+    """The rating still counts; its score property is None, never NaN in a Collector body."""
+    rating = {"rating": score, "created_at": 3_000, "contact": {"id": "contact-1"}}
+    [event] = conversation_rated(conversation(rating=rating), ALL)
+    assert event.facts["rating.score"] is None
+
+
 def test_no_rating_no_event() -> None:
     """A conversation without a rating (null, or a score of null) gives nothing."""
     assert conversation_rated(conversation(rating=None), ALL) == []
@@ -183,6 +191,13 @@ def test_object_without_id_or_time_is_unreadable() -> None:
         conversation_started(broken, ALL)
     with pytest.raises(Unreadable):
         conversation_started({**conversation(), "created_at": "yesterday"}, ALL)
+
+
+@pytest.mark.parametrize("created_at", [float("inf"), float("nan"), -1, "1000", True, None])
+def test_a_time_that_is_no_time_is_unreadable(created_at: object) -> None:
+    """Infinity and NaN are floats, yet no time: Unreadable like the rest, never a crash."""
+    with pytest.raises(Unreadable):
+        conversation_started(conversation(created_at=created_at), ALL)  # type: ignore[arg-type]
 
 
 def search_item(author_type: str = "user", count: object = 1, last_reply: object = 1_000) -> dict:

@@ -30,6 +30,7 @@ FAST = settings(
     max_examples=150,
     deadline=None,
     database=None,
+    print_blob=True,  # a rare failure prints the blob that replays it (@reproduce_failure)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 CONFIG = config_mod.parse(
@@ -137,6 +138,7 @@ GOOD = {
     max_examples=60,
     deadline=None,
     database=None,
+    print_blob=True,  # a rare failure prints the blob that replays it (@reproduce_failure)
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
