@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from syncer import pipeline
-from syncer.absmartly.publisher import Publisher, deliver
+from syncer.absmartly.publisher import DrainResult, Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
 from syncer.pipeline import Context, ScanStats
@@ -88,6 +89,40 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
     return 0
 
 
+@contextlib.contextmanager
+def delivering_meanwhile(
+    pub: Publisher, stop: threading.Event, every: float = 1.0
+) -> Iterator[DrainResult]:
+    """Deliver what the scans store while they still run: a long catch-up then ends with no
+    backlog to send, and ABsmartly sees its first goals within seconds.
+
+    A failure only pauses this; the delivery after the scans meets it again and reports it.
+    """
+    early = DrainResult()
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(every):
+            try:
+                result = pub.drain(stop)
+            except SyncerError as exc:
+                log.warning("delivery paused until the scans end: %s", exc)
+                return
+            except Exception as exc:  # the same: the final delivery reports it in full
+                log.warning("delivery paused until the scans end: %s", type(exc).__name__)
+                return
+            early.sent += result.sent
+            early.dead += result.dead
+
+    thread = threading.Thread(target=loop, name="deliver", daemon=True)
+    thread.start()
+    try:
+        yield early
+    finally:
+        done.set()
+        thread.join()
+
+
 def sync(config: Config, since: int, until: int, now: int, publish_timeout: float) -> int:
     """Read [since, until] into the outbox, then deliver everything pending.
 
@@ -101,9 +136,12 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         progress = Progress(since, until, [g.kind for g in config.enabled_goals()])
         ctx.on_progress = progress
         try:
-            results = scan_window(ctx, since, until, now)
+            with delivering_meanwhile(pub, ctx.stop) as early:
+                results = scan_window(ctx, since, until, now)
             progress.done()
             delivered = deliver(pub, publish_timeout, ctx.stop)
+            delivered.sent += early.sent
+            delivered.dead += early.dead
         except SyncerError as exc:
             pipeline.record_error(ctx, exc)
             raise

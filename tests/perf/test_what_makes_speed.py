@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,7 @@ from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
 from tests.conftest import INTERCOM_TOKEN, config_text
+from tests.truth import expected_deliveries
 
 
 def test_a_small_catch_up_makes_exactly_these_calls(
@@ -88,3 +90,26 @@ def test_scans_read_one_page_ahead_of_nothing(fake_intercom: FakeIntercom) -> No
         assert len(fake_intercom.requests) == 1
         next(steps)
         assert len(fake_intercom.requests) == 2
+
+
+def test_a_catch_up_delivers_while_it_still_reads(
+    fake_collector: FakeCollector,
+    write_config: Callable,
+    cli: Callable,
+    tmp_path: Path,
+    now: int,
+    secrets: None,
+) -> None:
+    """Goals reach the Collector before the last Intercom call, so the end of a long
+    catch-up has no backlog to send; and still each goal once."""
+    since = now - 3 * 86_400
+    ws = generate(seed=5, conversations=200, start=since + 60, end=now - 60)
+    with FakeIntercom(ws, token=INTERCOM_TOKEN, latency=0.05) as intercom:
+        text = config_text(intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
+        config = write_config(text.replace("[intercom]\n", "[intercom]\nconcurrency = 2\n"))
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+        assert cli("--config", str(config), "sync", "--since", start).code == 0
+        last_read = max(request.at for request in intercom.requests)
+    first_publish = min(goal.published_at for goal in fake_collector.accepted) / 1000
+    assert first_publish < last_read - 1
+    assert Counter(fake_collector.goal_keys()) == expected_deliveries(ws, since, now)
