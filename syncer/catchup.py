@@ -124,7 +124,7 @@ def delivering_meanwhile(
 
 
 def sync(config: Config, since: int, until: int, now: int, publish_timeout: float) -> int:
-    """Read [since, until] into the outbox, then deliver everything pending.
+    """Read [since, until] into the outbox, delivering as it reads and then everything pending.
 
     Exits 1 when the Collector stayed unreachable for `publish_timeout` seconds; what is
     still waiting stays in the outbox for the next run.
