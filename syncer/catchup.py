@@ -111,8 +111,7 @@ def delivering_meanwhile(
             except Exception as exc:  # the same: the final delivery reports it in full
                 log.warning("delivery paused until the scans end: %s", type(exc).__name__)
                 return
-            early.sent += result.sent
-            early.dead += result.dead
+            early.add(result)
 
     thread = threading.Thread(target=loop, name="deliver", daemon=True)
     thread.start()
@@ -139,9 +138,8 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
             with delivering_meanwhile(pub, ctx.stop) as early:
                 results = scan_window(ctx, since, until, now)
             progress.done()
-            delivered = deliver(pub, publish_timeout, ctx.stop)
-            delivered.sent += early.sent
-            delivered.dead += early.dead
+            delivered = early
+            delivered.add(deliver(pub, publish_timeout, ctx.stop))
         except SyncerError as exc:
             pipeline.record_error(ctx, exc)
             raise

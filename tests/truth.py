@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.workspace import Workspace
+
+Deliveries = Counter[tuple[str, int, tuple[tuple[str, str], ...]]]
 
 NAMES = {
     "conversation_started": "intercom_conversation_started",
@@ -37,7 +40,14 @@ def unattributable(ws: Workspace, lo: int, hi: int, field: str = "external_id") 
 
 def expected_deliveries(
     ws: Workspace, lo: int, hi: int, field: str = "external_id", unit: str = "user_id"
-) -> Counter[tuple[str, int, tuple[tuple[str, str], ...]]]:
+) -> Deliveries:
     """What the fake Collector should record, once each: (name, achievedAt, ((unit, uid),))."""
     goals = expected_goals(ws, lo, hi, field)
     return Counter((name, at, ((unit, uid),)) for name, at, uid in goals.values())
+
+
+def against_truth(
+    ws: Workspace, collector: FakeCollector, now: int
+) -> tuple[Deliveries, Deliveries]:
+    """(expected, got): every attributable event up to `now` once, and what the Collector took."""
+    return expected_deliveries(ws, 0, now), Counter(collector.goal_keys())

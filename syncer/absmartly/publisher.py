@@ -50,6 +50,15 @@ class DrainResult:
     waiting: int = 0  # goals still pending when the drain ended
     error: str | None = None  # the transient failure that ended it, if one did
 
+    def add(self, later: DrainResult) -> None:
+        """Count a later drain in: its sends add up, its `waiting` is the current one, and a
+        drain that only waited out a backoff (no error of its own) keeps the last error."""
+        self.sent += later.sent
+        self.dead += later.dead
+        self.requests += later.requests
+        self.waiting = later.waiting
+        self.error = later.error or self.error
+
 
 def judge(
     status: int, body: Any, requests: Sequence[Request], *, batch: bool, raw: str = ""
@@ -139,7 +148,7 @@ class Publisher:
             if not self._deliver_batches(requests, result, stop):
                 break
         with self.db.engine.connect() as conn:
-            result.waiting = outbox.counts(conn)[outbox.PENDING]
+            result.waiting = outbox.pending(conn)
         return result
 
     def _deliver_batches(
@@ -229,11 +238,7 @@ def deliver(
     total = DrainResult()
     while True:
         result = publisher.drain(stop)
-        total.sent += result.sent
-        total.dead += result.dead
-        total.requests += result.requests
-        total.waiting = result.waiting
-        total.error = result.error or total.error  # a drain that only waited has no news
+        total.add(result)
         now = clock()
         if result.waiting == 0 or stop.is_set() or now >= deadline:
             return total

@@ -96,6 +96,12 @@ def counts(conn: Connection) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES}
 
 
+def pending(conn: Connection) -> int:
+    """How many goals wait to be sent: a range of the `outbox_due` index, not a whole scan."""
+    query = select(func.count()).select_from(outbox).where(outbox.c.status == PENDING)
+    return int(conn.scalar(query) or 0)
+
+
 def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
     """How many events of a status share each reason, most common first."""
     count = func.count().label("n")

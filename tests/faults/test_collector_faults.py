@@ -12,7 +12,7 @@ import pytest
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import config_text
-from tests.truth import expected_deliveries
+from tests.truth import against_truth
 
 
 def run_sync(
@@ -51,10 +51,7 @@ def test_outage_of_more_than_a_minute(
     recovery.join()
     assert result.code == 0, result.err
     during = sum(1 for _, _, status in fake_collector.requests if status == 503)
-    expected, got = (
-        expected_deliveries(fake_intercom.workspace, 0, now),
-        Counter(fake_collector.goal_keys()),
-    )
+    expected, got = against_truth(fake_intercom.workspace, fake_collector, now)
     report("Collector outage of 65 s", 1, expected, got)
     assert 3 <= during <= 10, f"{during} requests during the outage"
     assert got == expected
@@ -108,10 +105,7 @@ def test_faults_then_recovery_deliver_everything(
         timeout=1.0,
     )
     assert result.code == 0, result.err
-    expected, got = (
-        expected_deliveries(fake_intercom.workspace, 0, now),
-        Counter(fake_collector.goal_keys()),
-    )
+    expected, got = against_truth(fake_intercom.workspace, fake_collector, now)
     report(f"Collector: {fault}", 1, expected, got)
     assert not expected - got
     # Duplicates only from batches the Collector took without an answer we could read.

@@ -14,7 +14,7 @@ import pytest
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import config_text
-from tests.truth import expected_deliveries
+from tests.truth import against_truth, expected_deliveries
 
 
 @pytest.fixture
@@ -65,10 +65,7 @@ def test_full_disk_stops_cleanly_and_resumes(
     remount(small_disk, "size=64m")
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err
-    expected, got = (
-        expected_deliveries(fake_intercom.workspace, 0, now),
-        Counter(fake_collector.goal_keys()),
-    )
+    expected, got = against_truth(fake_intercom.workspace, fake_collector, now)
     report("full disk mid-scan, then space", 2, expected, got)
     assert got == expected
 
@@ -100,10 +97,7 @@ def test_read_only_filesystem_stops_cleanly_and_resumes(
     assert sound(db)
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err
-    expected, got = (
-        expected_deliveries(fake_intercom.workspace, 0, now),
-        Counter(fake_collector.goal_keys()),
-    )
+    expected, got = against_truth(fake_intercom.workspace, fake_collector, now)
     report("read-only filesystem, then writable", 3, expected, got)
     assert got == expected
 
