@@ -5,6 +5,7 @@ The scans run in parallel threads; this shows them on one line.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -28,7 +29,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every = every if not self.tty else 0.2
-        self._last = 0.0
+        self._last = -math.inf  # the first call prints, however new the monotonic clock
         self._covered: dict[str, int] = {}
         self._stats: dict[str, ScanStats] = {}
         self._lock = threading.Lock()

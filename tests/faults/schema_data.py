@@ -6,24 +6,13 @@ type, huge, full of control characters, or an enum value Intercom never document
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import strategies as st
 
-SPEC = (
-    Path(__file__).resolve().parents[3] / "shared/reference/intercom-openapi/api.intercom.io.yaml"
-)
+from tests.spec import schemas
+
 MAX_DEPTH = 4
-
-
-@functools.cache
-def schemas() -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loader
-    return document["components"]["schemas"]
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:

@@ -7,21 +7,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
 
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import config_text
-
-SPEC = (
-    Path(__file__).resolve().parents[3] / "shared/reference/intercom-openapi/api.intercom.io.yaml"
-)
+from tests.spec import schemas
 
 
 @pytest.fixture(scope="module")
 def search_schema() -> dict:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
-    return {"$ref": "#/components/schemas/search_request", "components": document["components"]}
+    return {"$ref": "#/components/schemas/search_request", "components": {"schemas": schemas()}}
 
 
 def test_search_bodies_validate(
