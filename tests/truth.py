@@ -6,6 +6,7 @@ Nothing here calls the syncer's detection or resolution code.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.workspace import Workspace
@@ -21,28 +22,46 @@ NAMES = {
 
 
 def expected_goals(
-    ws: Workspace, lo: int, hi: int, field: str = "external_id"
+    ws: Workspace,
+    lo: int,
+    hi: int,
+    field: str = "external_id",
+    variants: frozenset[str] = frozenset(),
 ) -> dict[str, tuple[str, int, str]]:
-    """key -> (goal name, achievedAt in ms, uid) for every attributable event in [lo, hi]."""
+    """key -> (goal name, achievedAt in ms, uid) for every attributable event in [lo, hi]
+    that the default config counts, plus those of the `variants` an option turns on."""
     goals = {}
     for event in ws.truth:
-        uid = ws.contacts[event.contact_id].get(field)
-        if lo <= event.at <= hi and uid:
+        uid = _contact(ws, event.contact_id).get(field)
+        counted = not event.variant or event.variant in variants
+        if lo <= event.at <= hi and uid and counted:
             goals[event.key] = (NAMES[event.kind], event.at * 1000, uid)
     return goals
 
 
 def unattributable(ws: Workspace, lo: int, hi: int, field: str = "external_id") -> set[str]:
     return {
-        e.key for e in ws.truth if lo <= e.at <= hi and not ws.contacts[e.contact_id].get(field)
+        e.key
+        for e in ws.truth
+        if lo <= e.at <= hi and not _contact(ws, e.contact_id).get(field) and not e.variant
     }
 
 
+def _contact(ws: Workspace, contact_id: str) -> dict[str, Any]:
+    """The contact as Intercom has it now: a merged lead is the user it was merged into."""
+    return ws.contacts[ws.merged.get(contact_id, contact_id)]
+
+
 def expected_deliveries(
-    ws: Workspace, lo: int, hi: int, field: str = "external_id", unit: str = "user_id"
+    ws: Workspace,
+    lo: int,
+    hi: int,
+    field: str = "external_id",
+    unit: str = "user_id",
+    variants: frozenset[str] = frozenset(),
 ) -> Deliveries:
     """What the fake Collector should record, once each: (name, achievedAt, ((unit, uid),))."""
-    goals = expected_goals(ws, lo, hi, field)
+    goals = expected_goals(ws, lo, hi, field, variants)
     return Counter((name, at, ((unit, uid),)) for name, at, uid in goals.values())
 
 

@@ -1,10 +1,12 @@
 """A fake Intercom REST API: a real HTTP server on 127.0.0.1 serving a `Workspace`.
 
-What it keeps of the real API: bearer-token auth, search with the query language (inclusive
-`>`/`<`), at most 150 per page, opaque stateless `starting_after` tokens, results in no
-guaranteed order, the 500 most recent parts, 404 and 410 (merged contact, with a canonical
-link), rate-limit headers and 429 past a budget per window. Faults and latency are injectable,
-and every request is recorded for tests to count.
+What it keeps of the real API: bearer-token auth, search with the query language (`>`/`<`
+inclusive as documented, or strict with `strict_bounds`, as the ticket search page hints), at
+most 150 per page, opaque stateless `starting_after` tokens, results in no guaranteed order,
+the 500 most recent parts, 404 and 410 (merged contact, with a canonical link), rate-limit
+headers and 429 past a budget per window, and, with `search_lag`, a search index that shows
+each object as it was that many seconds ago (Intercom documents minutes of lag). Faults and
+latency are injectable, and every request is recorded for tests to count.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ def _route(method: str, path: str) -> str:
 def _field(obj: Mapping[str, Any], name: str) -> Any:
     if name == "contact_ids":
         return [ref.get("id") for ref in obj.get("contacts", {}).get("contacts", [])]
+    # The rating's `updated_at` is when the contact gave it; `created_at`, when it was asked.
     if name == "conversation_rating.replied_at":
+        return (obj.get("conversation_rating") or {}).get("updated_at")
+    if name == "conversation_rating.requested_at":
         return (obj.get("conversation_rating") or {}).get("created_at")
     if name == "conversation_rating.score":
         return (obj.get("conversation_rating") or {}).get("rating")
@@ -87,9 +92,18 @@ class FakeIntercom(FakeServer):
         window: int = 10,
         latency: float = 0.0,
         clock: Callable[[], float] = time.time,
+        search_lag: float = 0.0,
+        strict_bounds: bool = False,
     ) -> None:
         super().__init__()
         self.workspace = workspace
+        self.search_lag = search_lag
+        self.strict_bounds = strict_bounds
+        if search_lag:
+            # Changes from here on are kept with their time, on the same clock.
+            workspace.clock = clock
+            if workspace.history is None:
+                workspace.history = {}
         self.token = token
         self.budget = budget
         self.window = window
@@ -250,10 +264,8 @@ class FakeIntercom(FakeServer):
         if offset is None:
             return 400, {}, _error("parameter_invalid", "starting_after is not valid")
         ids = self._matching(resource, body["query"])
-        store = (
-            self.workspace.conversations if resource == "conversations" else self.workspace.tickets
-        )
         with self.workspace.lock:
+            store = self._store(resource)
             page = [store[i] for i in ids[offset : offset + per_page] if i in store]
             items = [
                 self.workspace.search_view(o) if resource == "conversations" else o for o in page
@@ -282,17 +294,26 @@ class FakeIntercom(FakeServer):
         text = json.dumps([resource, query], sort_keys=True)
         with ws.lock:
             cached = self._results.get(text)
-            if cached and cached[0] == ws.version:
+            if cached and cached[0] == ws.version and not self.search_lag:
                 return cached[1]
-            store = ws.conversations if resource == "conversations" else ws.tickets
-            candidates = self._candidates(resource, store, query)
-            ids = [i for i in candidates if searchlang.matches(store[i], query, _field)]
+            store = self._store(resource)
+            candidates = (
+                self._candidates(resource, store, query) if not self.search_lag else list(store)
+            )
+            strict = self.strict_bounds
+            ids = [i for i in candidates if searchlang.matches(store[i], query, _field, strict)]
             ids.sort()
             random.Random(hashlib.sha256(text.encode()).digest()).shuffle(ids)
             if len(self._results) > 256:
                 self._results.clear()
             self._results[text] = (ws.version, ids)
             return ids
+
+    def _store(self, resource: str) -> dict[str, Any]:
+        """What search sees of a resource: everything, or what the lagging index holds."""
+        ws = self.workspace
+        store = ws.conversations if resource == "conversations" else ws.tickets
+        return ws.searchable(store, self.search_lag)
 
     def _candidates(
         self, resource: str, store: Mapping[str, Any], query: Mapping[str, Any]

@@ -1,7 +1,9 @@
 """Intercom's search query language, evaluated over plain objects, for the fake server.
 
-Follows the 2.14 description: `>` and `<` are inclusive, groups nest at most two levels, at
-most 15 filters per group, and one `value` list holds either filters or groups, never both.
+Follows the 2.14 description: `>` and `<` are inclusive ("greater (or equal)"), or strict
+where a test asks (the ticket search page hints at that reading), groups nest at most two
+levels, at most 15 filters per group, and one `value` list holds either filters or groups,
+never both.
 """
 
 from __future__ import annotations
@@ -56,12 +58,16 @@ def validate(query: object, depth: int = 0) -> None:
         raise QueryError(f"unknown operator {query.get('operator')!r}")
 
 
-def matches(obj: Mapping[str, Any], query: Mapping[str, Any], get: Getter) -> bool:
+def matches(
+    obj: Mapping[str, Any], query: Mapping[str, Any], get: Getter, strict: bool = False
+) -> bool:
     operator = query["operator"]
     if operator == "AND":
-        return all(matches(obj, q, get) for q in query["value"])
+        return all(matches(obj, q, get, strict) for q in query["value"])
     if operator == "OR":
-        return any(matches(obj, q, get) for q in query["value"])
+        return any(matches(obj, q, get, strict) for q in query["value"])
+    if strict and operator in (">", "<"):
+        operator += "!"  # strictly greater or lower
     return _compare(get(obj, query["field"]), operator, query.get("value"))
 
 
@@ -85,6 +91,10 @@ def _one(actual: Any, operator: str, expected: Any) -> bool:
             return bool(actual >= expected)
         if operator in ("<", "<="):  # Intercom: "lower (or equal) than"
             return bool(actual <= expected)
+        if operator == ">!":
+            return bool(actual > expected)
+        if operator == "<!":
+            return bool(actual < expected)
     except TypeError:
         return False
     text, needle = str(actual), str(expected)

@@ -3,13 +3,22 @@
 Every mutation that is an event in the syncer's sense records it in `truth` as it happens,
 from the action itself (a contact replied, a rating was given). Tests compare the syncer's
 output with `truth`, which is therefore independent of the detection code under test.
+
+It keeps what real workspaces do and a lenient fake would hide: a rating is requested at one
+time and given (or changed) at another; leads carry `external_id: null` until they sign up;
+bots open conversations that contacts answer; tickets come in three categories. With
+`history` set, every change of a conversation or ticket is kept with the `clock` time it was
+made, so the fake server can serve a search index that lags behind.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +31,9 @@ class TrueEvent:
     kind: str
     at: int  # seconds
     contact_id: str
+    # "" for what the default config counts; otherwise what an option must turn on to count
+    # it: "bot_started", "quick_reply", or a ticket category other than Customer.
+    variant: str = ""
 
 
 @dataclass
@@ -33,14 +45,25 @@ class Workspace:
     merged: dict[str, str] = field(default_factory=dict)  # old contact id -> canonical id
     truth: list[TrueEvent] = field(default_factory=list)
     version: int = 0
+    # id -> [(clock time of the change, the search view after it)], when recording
+    history: dict[str, list[tuple[float, dict[str, Any]]]] | None = None
+    clock: Callable[[], float] = field(default=time.time, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000), repr=False)
 
     def _next_id(self) -> str:
         return str(next(self._ids))
 
-    def _touch(self) -> None:
+    def _touch(self, *changed: str) -> None:
         self.version += 1
+        if self.history is None:
+            return
+        now = self.clock()
+        for oid in changed:
+            obj = self.conversations.get(oid) or self.tickets.get(oid)
+            if obj is not None:
+                snapshot = json.loads(json.dumps(self.search_view(obj)))
+                self.history.setdefault(oid, []).append((now, snapshot))
 
     # -- contacts and companies -------------------------------------------------------------
 
@@ -98,11 +121,25 @@ class Workspace:
         with self.lock:
             self.merged[old] = into
             self.contacts.pop(old, None)
-            for conv in self.conversations.values():
-                for ref in conv["contacts"]["contacts"]:
-                    if ref["id"] == old:
-                        ref["id"], ref["external_id"] = into, self.contacts[into]["external_id"]
-            self._touch()
+            self._touch(*self._rename_refs(old, into, self.contacts[into]["external_id"]))
+
+    def convert_lead(self, contact_id: str, external_id: str) -> None:
+        """A lead signs up: same contact, now a user with an external_id."""
+        with self.lock:
+            contact = self.contacts[contact_id]
+            contact["role"], contact["external_id"] = "user", external_id
+            self._touch(*self._rename_refs(contact_id, contact_id, external_id))
+
+    def _rename_refs(self, old: str, into: str, external_id: str | None) -> list[str]:
+        """Point every contact reference to `old` at `into`; the ids of what changed."""
+        changed = []
+        holders = [*self.conversations.values(), *self.tickets.values()]
+        for obj in holders:
+            for ref in obj["contacts"]["contacts"]:
+                if ref["id"] == old:
+                    ref["id"], ref["external_id"] = into, external_id
+                    changed.append(obj["id"])
+        return changed
 
     def _ref(self, contact_id: str) -> dict[str, Any]:
         contact = self.contacts[contact_id]
@@ -121,17 +158,30 @@ class Workspace:
 
     # -- conversations ------------------------------------------------------------------------
 
-    def start_conversation(self, contact_id: str, at: int, *, by_admin: bool = False) -> str:
-        """A conversation opened by the contact, or an outbound one an admin sent to them."""
+    def start_conversation(
+        self, contact_id: str, at: int, *, by_admin: bool = False, by_bot: bool = False
+    ) -> str:
+        """A conversation opened by the contact, an outbound one an admin sent to them, or one
+        a custom bot or workflow opened (the contact may answer it later)."""
         with self.lock:
             conv_id = self._next_id()
-            author = self._author("admin", "7") if by_admin else self._author("user", contact_id)
+            by_contact = not (by_admin or by_bot)
+            author = (
+                self._author("user", contact_id)
+                if by_contact
+                else self._author("bot" if by_bot else "admin", "99" if by_bot else "7")
+            )
+            delivered = (
+                "customer_initiated"
+                if by_contact
+                else ("operator_initiated" if by_bot else "admin_initiated")
+            )
             self.conversations[conv_id] = {
                 "type": "conversation",
                 "id": conv_id,
                 "created_at": at,
                 "updated_at": at,
-                "waiting_since": None if by_admin else at,
+                "waiting_since": at if by_contact else None,
                 "open": True,
                 "state": "open",
                 "read": False,
@@ -139,7 +189,7 @@ class Workspace:
                 "source": {
                     "type": "conversation",
                     "id": f"src-{conv_id}",
-                    "delivered_as": "admin_initiated" if by_admin else "customer_initiated",
+                    "delivered_as": delivered,
                     "subject": "",
                     "body": "<p>Hello</p>",
                     "author": author,
@@ -151,7 +201,8 @@ class Workspace:
                 "conversation_rating": None,
                 "statistics": {
                     "type": "conversation_statistics",
-                    "last_contact_reply_at": None if by_admin else at,
+                    "first_contact_reply_at": at if by_contact else None,
+                    "last_contact_reply_at": at if by_contact else None,
                     "count_conversation_parts": 1,
                 },
                 "conversation_parts": {
@@ -160,12 +211,12 @@ class Workspace:
                     "total_count": 0,
                 },
             }
-            if not by_admin:
+            if by_contact:
                 self._record(
                     f"conversation:{conv_id}:started", "conversation_started", at, contact_id
                 )
                 self._record(f"conversation:{conv_id}:opening", "user_messaged", at, contact_id)
-            self._touch()
+            self._touch(conv_id)
             return conv_id
 
     def add_part(
@@ -207,41 +258,63 @@ class Workspace:
                 conv["open"], conv["state"] = True, "open"
             from_contact = author_type in ("user", "lead")
             is_message = part_type == "comment" or (part_type == "open" and bool(body))
-            if from_contact and part_type in ("comment", "open"):
+            if from_contact and part_type in ("comment", "open", "quick_reply"):
                 stats = conv["statistics"]
+                if stats["first_contact_reply_at"] is None:
+                    stats["first_contact_reply_at"] = at
+                    if conv["source"]["delivered_as"] == "operator_initiated":
+                        key = f"conversation:{conv_id}:started"
+                        self._record(key, "conversation_started", at, author_id, "bot_started")
                 stats["last_contact_reply_at"] = max(stats["last_contact_reply_at"] or 0, at)
                 if not any(ref["id"] == author_id for ref in conv["contacts"]["contacts"]):
                     conv["contacts"]["contacts"].append(self._ref(author_id))
                 if is_message:
                     self._record(f"part:{part_id}", "user_messaged", at, author_id)
-            self._touch()
+                elif part_type == "quick_reply":
+                    self._record(f"part:{part_id}", "user_messaged", at, author_id, "quick_reply")
+            self._touch(conv_id)
             return part_id
 
-    def rate(self, conv_id: str, at: int, score: int, remark: str | None = None) -> None:
-        """The contact rates the conversation; a later rating replaces the earlier one."""
+    def request_rating(self, conv_id: str, at: int) -> None:
+        """Intercom asks the contact for a rating: `created_at` is this time, no score yet."""
         with self.lock:
             conv = self.conversations[conv_id]
             contact_id = conv["contacts"]["contacts"][0]["id"]
             conv["conversation_rating"] = {
-                "rating": score,
-                "remark": remark,
+                "rating": None,
+                "remark": None,
                 "created_at": at,
                 "updated_at": at,
                 "contact": self._ref(contact_id),
                 "teammate": {"type": "admin", "id": "7"},
             }
-            conv["updated_at"] = max(conv["updated_at"], at)
-            self._record(f"conversation:{conv_id}:rated:{at}", "conversation_rated", at, contact_id)
-            self._touch()
+            self._touch(conv_id)
 
-    def add_ticket(self, contact_id: str, at: int, type_name: str = "Bug") -> str:
+    def rate(self, conv_id: str, at: int, score: int, remark: str | None = None) -> None:
+        """The contact gives (or changes) the rating at `at`: `updated_at`. `created_at` stays
+        the time it was requested (requested now, if it never was)."""
+        with self.lock:
+            conv = self.conversations[conv_id]
+            if conv["conversation_rating"] is None:
+                self.request_rating(conv_id, at)
+            rating = conv["conversation_rating"]
+            rating.update({"rating": score, "remark": remark, "updated_at": at})
+            conv["updated_at"] = max(conv["updated_at"], at)
+            contact_id = rating["contact"]["id"]
+            self._record(f"conversation:{conv_id}:rated:{at}", "conversation_rated", at, contact_id)
+            self._touch(conv_id)
+
+    def add_ticket(
+        self, contact_id: str, at: int, type_name: str = "Bug", category: str = "Customer"
+    ) -> str:
+        """A ticket of a category: Customer (the contact's), Back-office or Tracker."""
         with self.lock:
             ticket_id = self._next_id()
             self.tickets[ticket_id] = {
                 "type": "ticket",
                 "id": ticket_id,
                 "ticket_id": str(len(self.tickets) + 1),
-                "category": "Customer",
+                "category": category,
                 "ticket_attributes": {"_default_title_": "Broken"},
                 "ticket_state": {"type": "ticket_state", "id": "1", "category": "submitted"},
                 "ticket_type": {"type": "ticket_type", "id": "t-" + type_name, "name": type_name},
@@ -250,12 +323,14 @@ class Workspace:
                 "updated_at": at,
                 "open": True,
             }
-            self._record(f"ticket:{ticket_id}:created", "ticket_created", at, contact_id)
-            self._touch()
+            variant = "" if category == "Customer" else category
+            key = f"ticket:{ticket_id}:created"
+            self._record(key, "ticket_created", at, contact_id, variant)
+            self._touch(ticket_id)
             return ticket_id
 
-    def _record(self, key: str, kind: str, at: int, contact_id: str) -> None:
-        self.truth.append(TrueEvent(key, kind, at, contact_id))
+    def _record(self, key: str, kind: str, at: int, contact_id: str, variant: str = "") -> None:
+        self.truth.append(TrueEvent(key, kind, at, contact_id, variant))
 
     # -- views the server serves --------------------------------------------------------------
 
@@ -274,9 +349,26 @@ class Workspace:
             }
             return view
 
-    def search_view(self, conv: dict[str, Any]) -> dict[str, Any]:
-        """A search item: the conversation without its parts."""
-        return {k: v for k, v in conv.items() if k != "conversation_parts"}
+    def search_view(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A search item: the conversation without its parts (a ticket as it is)."""
+        return {k: v for k, v in obj.items() if k != "conversation_parts"}
+
+    def searchable(self, store: dict[str, dict[str, Any]], lag: float) -> dict[str, Any]:
+        """What a search index `lag` seconds behind holds: each object as it was then, and
+        none that did not exist yet. Objects changed before recording began are current."""
+        if lag <= 0 or self.history is None:
+            return store
+        cutoff = self.clock() - lag
+        visible = {}
+        for oid, obj in store.items():
+            versions = self.history.get(oid)
+            if versions is None:
+                visible[oid] = obj
+                continue
+            old = [snapshot for at, snapshot in versions if at <= cutoff]
+            if old:
+                visible[oid] = old[-1]
+        return visible
 
 
 def generate(
@@ -296,15 +388,20 @@ def generate(
     for _ in range(conversations):
         _random_conversation(ws, rng, contacts, start, span, end)
     for _ in range(conversations // 5 if tickets is None else tickets):
+        category = rng.choices(["Customer", "Back-office", "Tracker"], [8, 1, 1])[0]
         ws.add_ticket(
-            rng.choice(contacts), start + rng.randrange(span), rng.choice(["Bug", "Question"])
+            rng.choice(contacts),
+            start + rng.randrange(span),
+            rng.choice(["Bug", "Question"]),
+            category,
         )
     return ws
 
 
 def unrated(ws: Workspace, conv_id: str) -> bool:
     """Intercom shows only the latest rating: generated history rates a conversation once."""
-    return ws.conversations[conv_id]["conversation_rating"] is None
+    rating = ws.conversations[conv_id]["conversation_rating"]
+    return rating is None or rating.get("rating") is None
 
 
 def _random_contact(ws: Workspace, rng: random.Random, i: int, companies: list[str]) -> str:
@@ -328,7 +425,8 @@ def _random_conversation(
 ) -> None:
     contact = rng.choice(contacts)
     at = start + rng.randrange(span)
-    conv = ws.start_conversation(contact, at, by_admin=rng.random() < 0.2)
+    opener = rng.random()
+    conv = ws.start_conversation(contact, at, by_admin=opener < 0.1, by_bot=0.1 <= opener < 0.2)
     for _ in range(rng.randrange(0, 7)):
         at += rng.randrange(1, 3 * 3600)
         if at > end:
@@ -363,6 +461,9 @@ def support_step(
             ws.add_part(conv, at + gap, author_type=role, author_id=contact, part_type="open")
             return at + gap
         if unrated(ws, conv) and rng.random() < 0.5 and at + 2 * gap <= end:
+            # Intercom asks for the rating when the conversation closes; the contact gives
+            # it later: the rating's created_at and updated_at differ.
+            ws.request_rating(conv, at)
             ws.rate(
                 conv, at + 2 * gap, rng.randint(1, 5), rng.choice([None, "Thanks!", "Ünïcode ✓"])
             )

@@ -37,6 +37,8 @@ def recorder() -> vcr.VCR:
 
 
 def main() -> None:
+    for old_cassette in HERE.glob("*.yaml"):
+        old_cassette.unlink()  # record mode "all" would append to it
     ws = generate(seed=11, conversations=200, start=T0, end=T0 + 86_399)
     old = ws.add_contact(role="lead")
     into = ws.add_contact(external_id="merged-user")
