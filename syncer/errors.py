@@ -4,6 +4,7 @@
     ├── ConfigError            bad config, bad option: fix it and run again (exit 2)
     ├── RetryableError         try again later; nothing was lost
     │   ├── IntercomUnavailable
+    │   │   └── IntercomObjectError   one object's request failed: park it, read the rest
     │   ├── CollectorUnavailable
     │   └── ScanIncomplete     a slice could not be read to its end
     └── PermanentError         stop: a person has to act (exit 1)
@@ -35,6 +36,15 @@ class RetryableError(SyncerError):
 
 class IntercomUnavailable(RetryableError):
     """Intercom did not answer usefully after our retries."""
+
+
+class IntercomObjectError(IntercomUnavailable):
+    """A request for one object (a conversation, a contact, a company) failed after the
+    retries. The scan parks the object and moves on; the object is retried later."""
+
+    def __init__(self, message: str, *, request: str) -> None:
+        super().__init__(message)
+        self.request = request  # "GET /conversations/123": no header, no token
 
 
 class CollectorUnavailable(RetryableError):

@@ -24,7 +24,7 @@ from intercom.core.api_error import ApiError
 from pydantic import BaseModel
 
 from syncer.config import IntercomSettings
-from syncer.errors import IntercomAuthError, IntercomUnavailable
+from syncer.errors import IntercomAuthError, IntercomObjectError, IntercomUnavailable
 from syncer.intercom.transport import PacedRetryTransport, Pacer
 
 API_VERSION: Final = "2.14"
@@ -32,6 +32,10 @@ PER_PAGE: Final = 150
 MAX_MERGE_HOPS: Final = 3
 _PLAINTEXT: Final = {"display_as": "plaintext"}
 _CANONICAL = re.compile(r"<[^>]*/contacts/([^>/]+)>\s*;\s*rel=\"?canonical\"?")
+# JSON may escape a lone UTF-16 surrogate (legal JSON, Intercom can return one in a name);
+# no UTF-8 store or body can hold it. Only a body with such an escape is walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,7 @@ class IntercomClient:
             "POST", f"{resource}/search", json={"query": dict(query), "pagination": pagination}
         )
         if listing is None:
-            raise IntercomUnavailable(f"Intercom answered 404 to {resource}/search")
+            raise IntercomUnavailable(f"Intercom answered 404 to POST /{resource}/search")
         items = listing.get(resource)
         token = _dict(_dict(listing.get("pages")).get("next")).get("starting_after")
         total = listing.get("total_count")
@@ -115,64 +119,79 @@ class IntercomClient:
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """A whole conversation with its parts (the 500 most recent), or None if deleted."""
         return self._json(
-            "GET", f"conversations/{quote(conversation_id, safe='')}", params=_PLAINTEXT
+            "GET",
+            f"conversations/{quote(conversation_id, safe='')}",
+            params=_PLAINTEXT,
+            one_object=True,
         )
 
     def contact(self, contact_id: str) -> dict[str, Any] | None:
         """A contact, following merges (410 with a canonical link), or None if gone."""
         for _ in range(MAX_MERGE_HOPS):
+            request = f"GET /contacts/{contact_id}"
             try:
-                return self._find(self._sdk.contacts.find, contact_id=contact_id)
+                return self._find(request, self._sdk.contacts.find, contact_id=contact_id)
             except _Merged as merged:
                 contact_id = merged.into
         return None
 
     def company(self, company_id: str) -> dict[str, Any] | None:
-        return self._find(self._sdk.companies.find, company_id=company_id)
+        request = f"GET /companies/{company_id}"
+        return self._find(request, self._sdk.companies.find, company_id=company_id)
 
     def me(self) -> dict[str, Any]:
         """`GET /me`: the admin and workspace the token belongs to."""
-        return _plain(self._call(self._sdk.admins.identify)) or {}
+        return _plain(self._call("GET /me", self._sdk.admins.identify, one_object=False)) or {}
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | None:
+    def _json(
+        self, method: str, path: str, *, one_object: bool = False, **kwargs: Any
+    ) -> dict[str, Any] | None:
         """One request read as a JSON object; None for a 404 (gone)."""
+        request = f"{method} /{path}"
         try:
             response = self._http.request(method, path, **kwargs)
             if response.is_success:
                 body = response.json()
                 if not isinstance(body, dict):
                     raise ValueError(path)
-                return body
+                return _storable(body) if _SURROGATE_ESCAPE.search(response.content) else body
             try:
                 error_body = response.json()
             except ValueError:
                 error_body = None
         except httpx.TransportError as exc:
-            raise _unreachable(exc) from None
+            words = f"Intercom unreachable ({type(exc).__name__})"
+            raise _failed(words, request, one_object) from None
         except ValueError:  # a 2xx whose body is not a JSON object
-            raise _not_json() from None
-        translated = self._translate(response.status_code, response.headers, error_body)
-        if isinstance(translated, _NotFound):
+            raise _failed(_NOT_JSON, request, one_object) from None
+        failure = self._translate(response.status_code, response.headers, error_body)
+        if isinstance(failure, _NotFound):
             return None
-        raise translated
+        if isinstance(failure, str):
+            raise _failed(failure, request, one_object)
+        raise failure
 
-    def _find(self, method: Any, **kwargs: Any) -> dict[str, Any] | None:
+    def _find(self, request: str, method: Any, **kwargs: Any) -> dict[str, Any] | None:
         try:
-            return _plain(self._call(method, **kwargs))
+            return _plain(self._call(request, method, one_object=True, **kwargs))
         except _NotFound:
             return None
 
-    def _call(self, method: Any, **kwargs: Any) -> Any:
+    def _call(self, request: str, method: Any, *, one_object: bool, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
         except ApiError as exc:
-            raise self._translate(exc.status_code or 0, exc.headers or {}, exc.body) from None
+            failure = self._translate(exc.status_code or 0, exc.headers or {}, exc.body)
         except httpx.TransportError as exc:
-            raise _unreachable(exc) from None
+            failure = f"Intercom unreachable ({type(exc).__name__})"
         except ValueError:  # a 2xx whose body is not JSON
-            raise _not_json() from None
+            failure = _NOT_JSON
+        if isinstance(failure, str):
+            raise _failed(failure, request, one_object) from None
+        raise failure from None
 
-    def _translate(self, status: int, headers: Mapping[str, str], body: Any) -> Exception:
+    def _translate(self, status: int, headers: Mapping[str, str], body: Any) -> Exception | str:
+        """An error answer: an exception to raise as it is, or the words of a failure."""
         code = _error_code(body)
         if status in (401, 403):
             hint = "refused the access token" if status == 401 else "refused access (plan or scope)"
@@ -185,19 +204,35 @@ class IntercomClient:
             link = headers.get("link") or headers.get("Link") or ""
             match = _CANONICAL.search(link)
             return _Merged(match.group(1)) if match else _NotFound()
-        return IntercomUnavailable(f"Intercom answered {status} {code or ''}".rstrip())
+        return f"Intercom answered {status}" + (f" ({code})" if code else "")
+
+
+_NOT_JSON = "Intercom answered with a body that is not a JSON object"
 
 
 class _NotFound(Exception):
     pass
 
 
-def _unreachable(exc: httpx.TransportError) -> IntercomUnavailable:
-    return IntercomUnavailable(f"Intercom unreachable: {type(exc).__name__}")
+def _failed(words: str, request: str, one_object: bool) -> IntercomUnavailable:
+    """The error for a failed request, naming it (method and route, never a header)."""
+    message = f"{words} to {request}"
+    return (
+        IntercomObjectError(message, request=request)
+        if one_object
+        else IntercomUnavailable(message)
+    )
 
 
-def _not_json() -> IntercomUnavailable:
-    return IntercomUnavailable("Intercom answered with a body that is not a JSON object")
+def _storable(value: Any) -> Any:
+    """The value with every lone surrogate replaced by U+FFFD, so it can be stored and sent."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 class _Merged(Exception):
@@ -213,8 +248,9 @@ def _plain(model: Any) -> dict[str, Any] | None:
     if isinstance(model, BaseModel):
         # Python mode: the SDK's JSON-mode serializer re-dumps with warnings on, and warns
         # (echoing customer data) on every odd field; this mode keeps odd values as they came.
-        return model.model_dump(mode="python", by_alias=True, exclude_unset=True, warnings=False)
-    return model if isinstance(model, dict) else None
+        dumped = model.model_dump(mode="python", by_alias=True, exclude_unset=True, warnings=False)
+        return dict(_storable(dumped))
+    return _storable(model) if isinstance(model, dict) else None
 
 
 def who(me: Mapping[str, Any]) -> str:
