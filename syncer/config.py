@@ -43,6 +43,7 @@ PROPERTY_SOURCES: Final = frozenset(
         "ticket.type",
     }
 )
+TICKET_CATEGORIES: Final = ("Customer", "Back-office", "Tracker")  # 2.14 spec, ticket.category
 UNIT_SOURCES: Final = ("external_id", "email", "id")
 CUSTOM_ATTRIBUTE_PREFIX: Final = "custom_attributes."
 REGIONS: Final = {
@@ -88,6 +89,9 @@ class GoalSettings:
     name: str
     enabled: bool
     properties: tuple[tuple[str, str], ...]  # (property name, source)
+    bot_started: bool = False  # conversation_started: count bot-opened ones the contact answered
+    quick_replies: bool = False  # user_messaged: a contact's click on a bot's button counts
+    categories: tuple[str, ...] = ("Customer",)  # ticket_created: the categories that count
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,10 @@ class SyncSettings:
     slice_seconds: int = 86_400
     contact_ttl: int = 86_400
     publish_timeout: int = 300
+    reconcile_interval: int = 3_600  # 0: off
+    reconcile_window: int = 86_400
+    reresolve_interval: int = 3_600  # 0: off
+    reresolve_days: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,9 +364,17 @@ def _goal(kind: str, raw: dict[str, Any], where: str) -> GoalSettings:
     name = table.text("name", DEFAULT_GOAL_NAMES[kind])
     enabled = table.get("enabled", bool, True)
     props_raw = table.get("properties", dict, None)
+    options: dict[str, Any] = {}
+    if kind == "conversation_started":
+        options["bot_started"] = table.get("bot_started", bool, False)
+    if kind == "user_messaged":
+        options["quick_replies"] = table.get("quick_replies", bool, False)
+    if kind == "ticket_created":
+        options["categories"] = _categories(table)
     table.finish()
     if props_raw is None:
-        return GoalSettings(kind, name, enabled, tuple(DEFAULT_PROPERTIES.get(kind, {}).items()))
+        defaults = tuple(DEFAULT_PROPERTIES.get(kind, {}).items())
+        return GoalSettings(kind, name, enabled, defaults, **options)
     props = _Table(props_raw, f"{where}.properties")
     pairs = []
     for prop in props_raw:
@@ -367,7 +383,17 @@ def _goal(kind: str, raw: dict[str, Any], where: str) -> GoalSettings:
             known = ", ".join(sorted(PROPERTY_SOURCES))
             raise ConfigError(f"{props.key(prop)}: unknown source {source!r} (known: {known})")
         pairs.append((prop, source))
-    return GoalSettings(kind, name, enabled, tuple(pairs))
+    return GoalSettings(kind, name, enabled, tuple(pairs), **options)
+
+
+def _categories(table: _Table) -> tuple[str, ...]:
+    value = table.get("categories", list, ["Customer"])
+    if not value or any(c not in TICKET_CATEGORIES for c in value):
+        raise ConfigError(
+            f"{table.key('categories')}: a non-empty list of {', '.join(TICKET_CATEGORIES)}, "
+            f"got {value!r}"
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def _sync(table: _Table) -> SyncSettings:
@@ -387,6 +413,18 @@ def _sync(table: _Table) -> SyncSettings:
         slice_seconds=table.integer("slice", 86_400, minimum=60),
         contact_ttl=table.integer("contact_ttl", 86_400),
         publish_timeout=table.integer("publish_timeout", 300, minimum=1),
+        reconcile_interval=_interval(table, "reconcile_interval", 3_600),
+        reconcile_window=table.integer("reconcile_window", 86_400, minimum=60),
+        reresolve_interval=_interval(table, "reresolve_interval", 3_600),
+        reresolve_days=table.integer("reresolve_days", 30, minimum=1),
     )
     table.finish()
     return settings
+
+
+def _interval(table: _Table, name: str, default: int) -> int:
+    """Seconds between periodic passes: 0 turns the pass off, else at least a minute."""
+    value = table.integer(name, default)
+    if 0 < value < 60:
+        raise ConfigError(f"{table.key(name)}: 0 (off) or at least 60 seconds, got {value}")
+    return value

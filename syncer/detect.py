@@ -16,6 +16,11 @@ CONTACT_AUTHORS = frozenset({"user", "lead"})
 # A contact's reply to a closed conversation arrives as an `open` part carrying the message;
 # every other part type (note, assignment, close, snoozed, ...) is not a contact message.
 MESSAGE_PART_TYPES = frozenset({"comment", "open"})
+# A contact clicking one of the buttons a bot offered: a message only if the operator says so.
+QUICK_REPLY = "quick_reply"
+# `source.delivered_as` of a conversation a custom bot or workflow opened (2.14 spec,
+# conversation_source): the contact answered it rather than opening it.
+BOT_DELIVERY = "operator_initiated"
 
 
 class Unreadable(ValueError):
@@ -63,13 +68,43 @@ def conversation_started(conversation: Mapping[str, Any], window: Window) -> lis
     ]
 
 
+def bot_conversation_started(conversation: Mapping[str, Any], window: Window) -> list[Event]:
+    """A conversation a bot or workflow opened, counted when the contact first answered it
+    (`statistics.first_contact_reply_at`), for operators who count those as started."""
+    conv_id = _id(conversation)
+    source = _mapping(conversation.get("source"))
+    if source.get("delivered_as") != BOT_DELIVERY:
+        return []
+    stats = _mapping(conversation.get("statistics"))
+    if stats.get("first_contact_reply_at") is None:
+        return []  # the contact never answered: nobody asked for support
+    answered = _seconds(stats, "first_contact_reply_at", f"conversation {conv_id!r}")
+    if answered not in window:
+        return []
+    return [
+        Event(
+            key=f"conversation:{conv_id}:started",
+            kind="conversation_started",
+            achieved_at=answered * 1000,
+            contact=_contact(conversation, None),
+            facts={"conversation.id": conv_id},
+        )
+    ]
+
+
 def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[Event]:
-    """A rating the contact gave; a new rating (new `created_at`) is a new event."""
+    """The rating the contact gave, at the time they gave it.
+
+    The rating's `created_at` is when it was *requested* and `updated_at` when the contact
+    last gave or changed it (2.14 spec, conversation_rating; the search field
+    `conversation_rating.replied_at` is that `updated_at`). A changed rating is a new event
+    with the new score: its key carries the time it was given.
+    """
     conv_id = _id(conversation)
     rating = conversation.get("conversation_rating")
     if not isinstance(rating, Mapping) or rating.get("rating") is None:
         return []
-    rated_at = _seconds(rating, "created_at")
+    rated_at = _seconds(rating, "updated_at", f"conversation {conv_id!r}: conversation_rating")
     if rated_at not in window:
         return []
     rater = _mapping(rating.get("contact"))
@@ -94,8 +129,11 @@ def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[
     ]
 
 
-def user_messaged(conversation: Mapping[str, Any], window: Window) -> list[Event]:
-    """Every message the contact wrote whose own time is in the window, the opening one included.
+def user_messaged(
+    conversation: Mapping[str, Any], window: Window, *, quick_replies: bool = False
+) -> list[Event]:
+    """Every message the contact wrote whose own time is in the window, the opening one included
+    (and, with `quick_replies`, every button of a bot's the contact clicked).
 
     Parts are chosen by author and type, never by comparing with a cursor: a cursor comparison
     loses parts whose conversation was indexed late.
@@ -114,7 +152,8 @@ def user_messaged(conversation: Mapping[str, Any], window: Window) -> list[Event
         part_author = _mapping(part.get("author"))
         if part_author.get("type") not in CONTACT_AUTHORS:
             continue
-        if part.get("part_type") not in MESSAGE_PART_TYPES:
+        part_type = part.get("part_type")
+        if part_type not in MESSAGE_PART_TYPES and not (quick_replies and part_type == QUICK_REPLY):
             continue
         if part.get("part_type") == "open" and not part.get("body"):
             continue  # a bare reopen, with no message in it
@@ -124,9 +163,16 @@ def user_messaged(conversation: Mapping[str, Any], window: Window) -> list[Event
     return events
 
 
-def ticket_created(ticket: Mapping[str, Any], window: Window) -> list[Event]:
-    """A ticket, counted for its first contact."""
+def ticket_created(
+    ticket: Mapping[str, Any], window: Window, *, categories: frozenset[str] = frozenset()
+) -> list[Event]:
+    """A ticket, counted for its first contact, at the time it was created (for a ticket
+    converted from a conversation: when it was converted). With `categories`, only tickets of
+    those categories (Customer, Back-office, Tracker) count."""
     ticket_id = _id(ticket)
+    category = ticket.get("category")
+    if categories and isinstance(category, str) and category not in categories:
+        return []
     created = _seconds(ticket, "created_at")
     if created not in window:
         return []
@@ -152,13 +198,6 @@ def ticket_created(ticket: Mapping[str, Any], window: Window) -> list[Event]:
 
 
 Detector = Callable[[Mapping[str, Any], Window], list[Event]]
-
-DETECTORS: Mapping[str, Detector] = {
-    "conversation_started": conversation_started,
-    "conversation_rated": conversation_rated,
-    "user_messaged": user_messaged,
-    "ticket_created": ticket_created,
-}
 
 
 def opening_only(item: Mapping[str, Any]) -> bool:
@@ -191,6 +230,20 @@ def missing_parts(conversation: Mapping[str, Any]) -> int:
         return 0
     # count_conversation_parts counts the opening message as a part as well.
     return max(0, total - 1 - len(returned))
+
+
+def last_contact_reply(conversation: Mapping[str, Any]) -> int | None:
+    """`statistics.last_contact_reply_at`, if it is a usable time."""
+    value = _mapping(conversation.get("statistics")).get("last_contact_reply_at")
+    usable = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if usable else None
+
+
+def oldest_part_at(conversation: Mapping[str, Any]) -> int | None:
+    """The time of the oldest part returned, or None if none has a usable time."""
+    times = [p.get("created_at") for p in _parts(conversation)]
+    usable = [int(t) for t in times if _is_number(t) and t >= 0]
+    return min(usable) if usable else None
 
 
 def _message(
@@ -238,11 +291,13 @@ def _id(obj: Mapping[str, Any]) -> str:
     return str(value)
 
 
-def _seconds(obj: Mapping[str, Any], name: str) -> int:
+def _seconds(obj: Mapping[str, Any], name: str, where: str | None = None) -> int:
+    """A UNIX time; `where` names the object when `obj` is a part of one (a rating)."""
     value = obj.get(name)
     if _is_number(value) and value >= 0:
         return int(value)
-    raise Unreadable(f"{obj.get('type') or 'object'} {obj.get('id')!r}: {name} is {value!r}")
+    where = where or f"{obj.get('type') or 'object'} {obj.get('id')!r}"
+    raise Unreadable(f"{where}: {name} is {value!r}")
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:

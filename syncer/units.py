@@ -36,8 +36,13 @@ def contact_fields_needed(goal: GoalSettings, units: Sequence[UnitMapping]) -> s
 
 
 def needs_fetch(event: Event, fields: set[str]) -> bool:
-    """Whether the event's own contact data leaves a needed field unknown."""
-    return event.contact.get("id") is not None and not fields <= set(event.contact)
+    """Whether the event's own contact data leaves a needed field unknown: missing, or null.
+
+    A search item says `external_id: null` for a lead, and for a user who has none yet; only
+    the contact itself tells whether that is still so (or whether it was merged into a user).
+    """
+    known = {name for name, value in event.contact.items() if value is not None}
+    return event.contact.get("id") is not None and not fields <= known
 
 
 def company_id(contact: Mapping[str, Any] | None) -> str | None:

@@ -128,6 +128,26 @@ def test_example_config_is_valid() -> None:
             "goals.conversation_closed: unknown key",
         ),
         (
+            lambda t: t + "[goals.user_messaged]\nbot_started = true\n",
+            "goals.user_messaged.bot_started: unknown key",
+        ),
+        (
+            lambda t: t + '[goals.ticket_created]\ncategories = ["Customer", "Spam"]\n',
+            "goals.ticket_created.categories: a non-empty list of Customer, Back-office, Tracker",
+        ),
+        (
+            lambda t: t + "[goals.ticket_created]\ncategories = []\n",
+            "goals.ticket_created.categories: a non-empty list",
+        ),
+        (
+            lambda t: t + "reconcile_interval = 30\n",
+            "sync.reconcile_interval: 0 (off) or at least 60 seconds, got 30",
+        ),
+        (
+            lambda t: t + "reresolve_days = 0\n",
+            "sync.reresolve_days: must be at least 1, got 0",
+        ),
+        (
             lambda t: t + "".join(f"[goals.{k}]\nenabled = false\n" for k in config.GOAL_KINDS),
             "goals: every goal is disabled",
         ),

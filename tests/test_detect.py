@@ -129,12 +129,14 @@ def test_unknown_part_and_author_types_are_ignored() -> None:
     ]
 
 
-def test_rating_is_keyed_by_its_time_and_carries_score() -> None:
-    """A rating gives an event at its created_at; a later re-rating is a different key."""
+def test_rating_is_dated_when_given_not_when_requested() -> None:
+    """A rating gives an event at its updated_at (when the contact gave it), not at its
+    created_at (when Intercom asked for it); a changed rating is a new key with its score."""
     rating = {
         "rating": 4,
         "remark": "ok",
-        "created_at": 3_000,
+        "created_at": 2_000,
+        "updated_at": 3_000,
         "contact": {"type": "contact", "id": "contact-1", "external_id": "u-1"},
     }
     [event] = conversation_rated(conversation(rating=rating), ALL)
@@ -142,14 +144,24 @@ def test_rating_is_keyed_by_its_time_and_carries_score() -> None:
     assert event.achieved_at == 3_000_000
     assert event.facts["rating.score"] == 4
     assert event.facts["rating.remark"] == "ok"
-    rerated = conversation_rated(conversation(rating={**rating, "created_at": 3_500}), ALL)
-    assert rerated[0].key == "conversation:c1:rated:3500"
+    changed = conversation_rated(
+        conversation(rating={**rating, "rating": 2, "updated_at": 3_500}), ALL
+    )
+    assert changed[0].key == "conversation:c1:rated:3500"
+    assert changed[0].facts["rating.score"] == 2
+
+
+def test_rating_requested_before_the_window_and_given_inside_counts() -> None:
+    """The window test is on the time it was given."""
+    rating = {"rating": 5, "created_at": 900, "updated_at": 1_100, "contact": {"id": "contact-1"}}
+    assert len(conversation_rated(conversation(rating=rating), Window(1_000, 2_000))) == 1
+    assert conversation_rated(conversation(rating=rating), Window(0, 1_000)) == []
 
 
 @pytest.mark.parametrize("score", [float("nan"), float("inf"), True, "5"])
 def test_a_score_that_is_no_number_is_left_out(score: object) -> None:
     """The rating still counts; its score property is None, never NaN in a Collector body."""
-    rating = {"rating": score, "created_at": 3_000, "contact": {"id": "contact-1"}}
+    rating = {"rating": score, "updated_at": 3_000, "contact": {"id": "contact-1"}}
     [event] = conversation_rated(conversation(rating=rating), ALL)
     assert event.facts["rating.score"] is None
 

@@ -51,7 +51,13 @@ class Searcher(Protocol):
 
 
 def window_query(spec: ScanSpec, lo: int, hi: int) -> dict[str, Any]:
-    """An AND of single filters: `field` in [lo, hi] (Intercom's `>` and `<` are inclusive).
+    """An AND of single filters that finds every item whose `field` is in [lo, hi].
+
+    Intercom documents `>` and `<` as "greater (or equal)" and "lower (or equal)", while its
+    ticket search page speaks of `>=`/`<=`: the bounds reach a second further on each side,
+    so [lo, hi] is covered whether or not the operators include their boundary, and slices
+    that meet at `end + 1` overlap. The extra item a second out is harmless: detection keeps
+    events by their own time and the outbox keeps one row per key.
 
     The 2.14 schema cannot mix single filters and nested groups in one `value` list, so the
     extra filters are single filters too.
@@ -59,8 +65,8 @@ def window_query(spec: ScanSpec, lo: int, hi: int) -> dict[str, Any]:
     return {
         "operator": "AND",
         "value": [
-            {"field": spec.field, "operator": ">", "value": lo},
-            {"field": spec.field, "operator": "<", "value": hi},
+            {"field": spec.field, "operator": ">", "value": lo - 1},
+            {"field": spec.field, "operator": "<", "value": hi + 1},
             *(dict(f) for f in spec.filters),
         ],
     }

@@ -16,16 +16,25 @@ SPEC = ScanSpec("conversations", "created_at")
 
 
 class Stub:
-    """Serves items by `created_at`, `per_page` at a time; optionally cycles its tokens."""
+    """Serves items by `created_at`, `per_page` at a time; optionally cycles its tokens.
 
-    def __init__(self, times: list[int], per_page: int = 2, cycle: bool = False) -> None:
+    `>` and `<` are strict here unless `inclusive`; `queries` records the seconds each search
+    covers under that reading.
+    """
+
+    def __init__(
+        self, times: list[int], per_page: int = 2, cycle: bool = False, inclusive: bool = False
+    ) -> None:
         self.times, self.per_page, self.cycle = times, per_page, cycle
+        self.inclusive = inclusive
         self.queries: list[tuple[int, int, str | None]] = []
 
     def search(
         self, resource: str, query: Mapping[str, Any], starting_after: str | None = None
     ) -> SearchPage:
         lo, hi = query["value"][0]["value"], query["value"][1]["value"]
+        if not self.inclusive:
+            lo, hi = lo + 1, hi - 1
         self.queries.append((lo, hi, starting_after))
         hits = [t for t in self.times if lo <= t <= hi]
         offset = int(starting_after or 0)
@@ -39,19 +48,21 @@ class Stub:
         return SearchPage([{"id": str(t), "created_at": t} for t in chunk], nxt, len(hits))
 
 
-def test_window_query_is_inclusive_and_of_single_filters() -> None:
-    """[lo, hi] becomes an AND of `>` lo and `<` hi (both inclusive in Intercom)."""
+def test_window_query_reaches_a_second_past_each_bound_and_is_of_single_filters() -> None:
+    """[lo, hi] becomes an AND of `>` lo - 1 and `<` hi + 1: whole whether Intercom's
+    operators include their boundary or not."""
     assert window_query(SPEC, 10, 20) == {
         "operator": "AND",
         "value": [
-            {"field": "created_at", "operator": ">", "value": 10},
-            {"field": "created_at", "operator": "<", "value": 20},
+            {"field": "created_at", "operator": ">", "value": 9},
+            {"field": "created_at", "operator": "<", "value": 21},
         ],
     }
 
 
-def test_slices_tile_the_window_without_gap_or_overlap() -> None:
-    """Each slice starts one second after the last ended; a checkpoint closes each."""
+def test_slices_tile_the_window_without_gap_when_operators_are_strict() -> None:
+    """Read with strict operators, each slice covers from one second after the last ended,
+    every item once; a checkpoint closes each slice."""
     stub = Stub([0, 5, 10, 15, 29, 75])
     steps = list(scan(stub, SPEC, 0, 79, slice_seconds=10))
     slices = [(lo, hi) for lo, hi, token in stub.queries if token is None]
@@ -60,6 +71,17 @@ def test_slices_tile_the_window_without_gap_or_overlap() -> None:
     assert [s.value for s in steps if isinstance(s, Checkpoint)] == [hi for _, hi in slices]
     items = [i["created_at"] for s in steps if isinstance(s, Page) for i in s.items]
     assert sorted(items) == [0, 5, 10, 15, 29, 75]
+
+
+def test_slices_overlap_a_second_when_operators_are_inclusive() -> None:
+    """Read with inclusive operators, slices overlap at their edges: an item on a slice's
+    last second is read by both slices, never by none."""
+    edges = [0, 9, 10, 19, 20, 79]
+    stub = Stub(edges, inclusive=True)
+    steps = list(scan(stub, SPEC, 0, 79, slice_seconds=10))
+    items = [i["created_at"] for s in steps if isinstance(s, Page) for i in s.items]
+    assert set(items) == set(edges)
+    assert len(items) > len(edges)
 
 
 def test_sparse_slices_grow_so_long_windows_cost_few_searches() -> None:

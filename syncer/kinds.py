@@ -1,0 +1,89 @@
+"""The scans each goal needs: what it searches, how it reads an item, with the goal's options.
+
+A goal kind may need more than one scan (conversations a bot opened are found on another
+field than those a contact opened); each scan has its own cursor, named by `Kind.name`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from syncer import detect
+from syncer.config import Config, GoalSettings
+from syncer.intercom.scans import ScanSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One scan: its cursor's name, the goal its events count for, what it searches."""
+
+    name: str
+    goal: str
+    spec: ScanSpec
+    detector: detect.Detector
+    fetch_whole: bool = False  # search items lack parts: fetch the conversation
+
+
+# Admin-initiated (outbound) conversations never start a "conversation started" goal: leave
+# them out of the search rather than page through them.
+_CONTACT_SOURCE = {"field": "source.author.type", "operator": "IN", "value": ["user", "lead"]}
+_BOT_SOURCE = {"field": "source.delivered_as", "operator": "=", "value": detect.BOT_DELIVERY}
+
+
+def _started(goal: GoalSettings) -> list[Kind]:
+    scans = [
+        Kind(
+            "conversation_started",
+            goal.kind,
+            ScanSpec("conversations", "created_at", (_CONTACT_SOURCE,)),
+            detect.conversation_started,
+        )
+    ]
+    if goal.bot_started:
+        scans.append(
+            Kind(
+                "conversation_started_by_bot",
+                goal.kind,
+                ScanSpec("conversations", "statistics.first_contact_reply_at", (_BOT_SOURCE,)),
+                detect.bot_conversation_started,
+            )
+        )
+    return scans
+
+
+def _rated(goal: GoalSettings) -> list[Kind]:
+    # `replied_at` is the rating's `updated_at`: when the contact gave (or changed) it.
+    spec = ScanSpec("conversations", "conversation_rating.replied_at")
+    return [Kind("conversation_rated", goal.kind, spec, detect.conversation_rated)]
+
+
+def _messaged(goal: GoalSettings) -> list[Kind]:
+    detector = functools.partial(detect.user_messaged, quick_replies=goal.quick_replies)
+    spec = ScanSpec("conversations", "statistics.last_contact_reply_at")
+    return [Kind("user_messaged", goal.kind, spec, detector, fetch_whole=True)]
+
+
+def _tickets(goal: GoalSettings) -> list[Kind]:
+    categories = {"field": "category", "operator": "IN", "value": list(goal.categories)}
+    detector = functools.partial(detect.ticket_created, categories=frozenset(goal.categories))
+    spec = ScanSpec("tickets", "created_at", (categories,))
+    return [Kind("ticket_created", goal.kind, spec, detector)]
+
+
+SCANS: Mapping[str, Callable[[GoalSettings], list[Kind]]] = {
+    "conversation_started": _started,
+    "conversation_rated": _rated,
+    "user_messaged": _messaged,
+    "ticket_created": _tickets,
+}
+
+
+def kinds_for(config: Config) -> list[Kind]:
+    """Every scan the enabled goals need, in config order."""
+    return [kind for goal in config.enabled_goals() for kind in SCANS[goal.kind](goal)]
+
+
+def by_name(config: Config) -> dict[str, Kind]:
+    return {kind.name: kind for kind in kinds_for(config)}
