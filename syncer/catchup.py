@@ -9,13 +9,15 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from syncer import pipeline
+from syncer import pipeline, recovery
 from syncer.absmartly.publisher import DrainResult, Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
+from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
 from syncer.progress import Progress
 from syncer.runtime import open_context
+from syncer.store import parking
 from syncer.store.outbox import Goal
 from syncer.timeparse import iso
 
@@ -36,17 +38,23 @@ def clamp_until(config: Config, since: int, until: int | None, now: int) -> int:
 
 
 def scan_window(ctx: Context, since: int, until: int, now: int) -> dict[str, ScanStats]:
-    """Every enabled scan over [since, until], in parallel; a finished scan hands over to the
-    live cursor."""
-    return pipeline.run_scans(ctx, lambda kind: _scan_one(ctx, kind, since, until, now))
+    """Every enabled scan over [since, until], in parallel. A finished scan hands over to the
+    live cursor only if the window reached now (within the settle time): a window in the
+    past never creates or moves the daemon's cursors."""
+    hand_over = until >= now - 2 * ctx.config.sync.settle
+    return pipeline.run_scans(
+        ctx, lambda kind: _scan_one(ctx, kind, since, until, now, hand_over=hand_over)
+    )
 
 
-def _scan_one(ctx: Context, kind: pipeline.Kind, since: int, until: int, now: int) -> ScanStats:
+def _scan_one(
+    ctx: Context, kind: Kind, since: int, until: int, now: int, *, hand_over: bool
+) -> ScanStats:
     plan = pipeline.catchup_plan(ctx, kind, since, until, now)
     stats = pipeline.run_scan(ctx, kind, plan)
     if not stats.complete:
         return stats  # stopped by a signal: the catch-up cursor keeps our place
-    pipeline.finish_catchup(ctx, kind, plan)
+    pipeline.finish_catchup(ctx, kind, plan, hand_over=hand_over)
     log.info(
         "%s: %d pages, %d items, %d conversations fetched, %d new events (%d unattributed)",
         kind.name,
@@ -86,7 +94,10 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
     )
     for reason, count in unattributed.most_common(5):
         print(f"  unattributed: {count} x {reason}", file=sys.stderr)
-    return 0
+    failures = [stats.error for stats in results.values() if stats.error]
+    for failure in failures:
+        print(f"syncer: scan failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 @contextlib.contextmanager
@@ -123,19 +134,21 @@ def delivering_meanwhile(
 
 
 def sync(config: Config, since: int, until: int, now: int, publish_timeout: float) -> int:
-    """Read [since, until] into the outbox, delivering as it reads and then everything pending.
+    """Retry what is parked, read [since, until] into the outbox, delivering as it reads,
+    then deliver everything pending, whatever the scans did.
 
-    Exits 1 when the Collector stayed unreachable for `publish_timeout` seconds; what is
-    still waiting stays in the outbox for the next run.
+    Exits 1 when a scan failed, objects stay parked, or the Collector stayed unreachable for
+    `publish_timeout` seconds; what was read stays stored for the next run.
     """
     with (
         open_context(config) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
     ):
-        progress = Progress(since, until, [g.kind for g in config.enabled_goals()])
+        progress = Progress(since, until, [kind.name for kind in kinds_for(config)])
         ctx.on_progress = progress
         try:
             with delivering_meanwhile(pub, ctx.stop) as early:
+                retried = recovery.retry_parked(ctx)
                 results = scan_window(ctx, since, until, now)
             progress.done()
             delivered = early
@@ -143,20 +156,46 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         except SyncerError as exc:
             pipeline.record_error(ctx, exc)
             raise
-        if delivered.waiting:
-            pipeline.record_error(ctx, RuntimeError(delivered.error or "goals still waiting"))
+        with ctx.db.engine.connect() as conn:
+            parked = len(parking.listing(conn))
+        failures = [stats.error for stats in results.values() if stats.error]
+        if failures or delivered.waiting:
+            pipeline.record_error(ctx, (failures or [delivered.error or "goals still waiting"])[0])
+    return _report(since, until, results, delivered, retried, parked, failures)
+
+
+def _report(
+    since: int,
+    until: int,
+    results: dict[str, ScanStats],
+    delivered: DrainResult,
+    retried: recovery.Retried,
+    parked: int,
+    failures: list[str],
+) -> int:
+    """Say what the catch-up did, on stderr; the exit status."""
     new = sum(stats.new for stats in results.values())
     unattributed = sum(stats.unattributed for stats in results.values())
     print(
         f"sync {iso(since)} .. {iso(until)}: {new} new events stored ({unattributed} "
-        f"unattributed); {delivered.sent} goals delivered, {delivered.dead} dead-lettered",
+        f"unattributed); {delivered.sent} goals delivered, {delivered.dead} dead-lettered"
+        + (f"; {retried.read} parked objects read" if retried.read else ""),
         file=sys.stderr,
     )
+    for failure in failures:
+        print(
+            f"syncer: scan failed: {failure}; run the same sync again to finish it", file=sys.stderr
+        )
+    if parked:
+        print(
+            f"syncer: {parked} objects are parked (their requests keep failing; see `syncer "
+            "parked list`); every run and daemon cycle retries them",
+            file=sys.stderr,
+        )
     if delivered.waiting:
         print(
             f"syncer: {delivered.waiting} goals still waiting for the Collector "
             f"({delivered.error}); they stay in the outbox and the next run delivers them",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return 1 if failures or parked or delivered.waiting else 0

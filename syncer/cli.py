@@ -7,18 +7,22 @@ refused, the database unusable), 2 a usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from syncer import __version__
 from syncer import config as config_mod
 from syncer.errors import SyncerError
 from syncer.logs import setup as setup_logging
 from syncer.timeparse import to_epoch
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger("syncer")
 
@@ -164,6 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
         "events that were stored as unattributed; recovered events are sent by the next sync.",
     )
     resolve.set_defaults(handler=cmd_outbox_resolve)
+
+    parked = commands.add_parser(
+        "parked",
+        help="list, retry or drop objects whose requests keep failing",
+        description="An object whose request still fails after the retries (a conversation "
+        "answering 500, a contact lookup that fails) is parked: the scan moves on without it "
+        "and every daemon cycle and sync retries it, with a backoff from 1 minute to 1 hour. "
+        "Once read, its events flow as usual.",
+    )
+    parked_actions = parked.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    parked_actions.required = True
+    parked_list = parked_actions.add_parser("list", help="list parked objects and why")
+    parked_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    parked_list.set_defaults(handler=cmd_parked_list)
+    parked_retry = parked_actions.add_parser(
+        "retry", help="retry these objects (default: all) at the next cycle or sync"
+    )
+    parked_retry.add_argument("ids", nargs="*", metavar="ID", help="object ids")
+    parked_retry.set_defaults(handler=cmd_parked_retry)
+    parked_drop = parked_actions.add_parser(
+        "drop", help="give up on these objects: their events are never read"
+    )
+    parked_drop.add_argument("ids", nargs="+", metavar="ID", help="object ids")
+    parked_drop.set_defaults(handler=cmd_parked_drop)
     return parser
 
 
@@ -252,32 +280,65 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
     from syncer.store import outbox
-    from syncer.store.db import open_database
 
-    config = _load(args, secrets=())
-    db = open_database(config.sync.database)
-    try:
-        with db.engine.begin() as conn:
-            count = outbox.retry_dead(conn, args.keys)
-    finally:
-        db.close()
+    with _writing(_load(args, secrets=())) as conn:
+        count = outbox.retry_dead(conn, args.keys)
     print(f"{count} dead events are pending again; the next sync or cycle sends them")
     return EXIT_OK
 
 
 def cmd_outbox_resolve(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from syncer import pipeline
+    from syncer import recovery
     from syncer.runtime import open_context
 
     config = _load(args, secrets=("intercom",))
-    # contact_ttl 0: the point is to see contacts as they are now.
-    config = replace(config, sync=replace(config.sync, contact_ttl=0))
     with open_context(config) as ctx:
-        recovered, still = pipeline.reresolve_unattributed(ctx)
+        # Fresh lookups: the point is to see contacts as they are now.
+        recovered, still = recovery.reresolve_unattributed(ctx, fresh=True)
     print(f"{recovered} events recovered (now pending), {still} still unattributed")
     return EXIT_OK
+
+
+def cmd_parked_list(args: argparse.Namespace) -> int:
+    from syncer import report
+
+    rows = report.parked_rows(_load(args, secrets=()))
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False) if args.json else report.render_parked(row))
+    if not rows and not args.json:
+        print("(nothing parked)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_parked_retry(args: argparse.Namespace) -> int:
+    from syncer.store import parking
+
+    with _writing(_load(args, secrets=())) as conn:
+        count = parking.make_due(conn, args.ids)
+    print(f"{count} parked objects will be retried by the next cycle or sync")
+    return EXIT_OK
+
+
+def cmd_parked_drop(args: argparse.Namespace) -> int:
+    from syncer.store import parking
+
+    with _writing(_load(args, secrets=())) as conn:
+        count = parking.drop(conn, args.ids)
+    print(f"{count} parked objects dropped; their events will not be read")
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _writing(config: config_mod.Config) -> Iterator[Connection]:
+    """One transaction on the state database, for an operator's command."""
+    from syncer.store.db import open_database
+
+    db = open_database(config.sync.database)
+    try:
+        with db.engine.begin() as conn:
+            yield conn
+    finally:
+        db.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 One bad cycle (Intercom or the Collector down, an odd object) is logged and the next one
 runs; only a refused credential or an unusable database stops the process, with exit 1.
+Within a cycle nothing blocks the rest: a failing scan or pass is reported and delivery
+still runs.
 """
 
 from __future__ import annotations
@@ -12,25 +14,29 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import pipeline
+from syncer import pipeline, recovery
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
-from syncer.errors import PermanentError, RetryableError
+from syncer.errors import PermanentError, RetryableError, SyncerError
 from syncer.intercom.client import who
 from syncer.notify import Notifier
 from syncer.pipeline import Context, ScanStats
+from syncer.recovery import Retried
 from syncer.runtime import open_context
 from syncer.store import state
 
 log = logging.getLogger("syncer.daemon")
 
+T = TypeVar("T")
 STOP_GRACE = 9.0  # SIGTERM to exit: systemd's default is 90 s; we promise 10
 
 
@@ -41,36 +47,93 @@ class CycleReport:
     dead: int = 0
     waiting: int = 0
     seconds: float = 0.0
-    error: str | None = None
+    error: str | None = None  # delivery's
+    parked: Retried = field(default_factory=Retried)
+    recovered: int = 0  # unattributed events the re-resolution pass attributed
+    reconciled: int | None = None  # events the reconciliation pass found, when it ran
+    failures: list[str] = field(default_factory=list)  # scans and passes that failed
 
     def summary(self) -> str:
         new = sum(s.new for s in self.scans.values())
         unattributed = sum(s.unattributed for s in self.scans.values())
         pages = sum(s.pages for s in self.scans.values())
         fetched = sum(s.fetched for s in self.scans.values())
+        parked = sum(s.parked for s in self.scans.values())
         text = (
             f"cycle: {pages} pages, {fetched} conversations fetched, {new} new events "
             f"({unattributed} unattributed), {self.sent} delivered, {self.dead} dead, "
             f"{self.waiting} waiting, {self.seconds:.1f}s"
         )
-        return text + (f"; delivery: {self.error}" if self.error else "")
+        extras = [
+            f"{parked} objects parked" if parked else "",
+            f"{self.parked.read} parked objects read" if self.parked.read else "",
+            f"{self.recovered} re-resolved" if self.recovered else "",
+            f"reconciliation found {self.reconciled}" if self.reconciled is not None else "",
+            f"delivery: {self.error}" if self.error else "",
+            *(f"failed: {failure}" for failure in self.failures),
+        ]
+        return "; ".join([text, *(e for e in extras if e)])
+
+    @property
+    def complete(self) -> bool:
+        """Everything read and delivery without error."""
+        scans_done = all(stats.complete for stats in self.scans.values())
+        return scans_done and not self.error and not self.failures
 
 
-def run_cycle(ctx: Context, publisher: Publisher) -> CycleReport:
-    """Every enabled scan from its live cursor (in parallel), then whatever delivery is due."""
+def run_cycle(ctx: Context, publisher: Publisher, now: int | None = None) -> CycleReport:
+    """One cycle: parked objects that are due, every scan from its live cursor (in parallel),
+    delivery, then the periodic passes (re-resolution, reconciliation) when they are due.
+
+    Delivery never waits on reading: a failing scan or pass is reported and the rest of the
+    cycle, delivery included, goes on. Only a permanent error (a refused credential, an
+    unusable database) is raised.
+    """
     started = time.monotonic()
+    now = int(time.time()) if now is None else now
     report = CycleReport()
-    now = int(time.time())
+    sync = ctx.config.sync
+    report.parked = _guarded(report, "parked objects", recovery.retry_parked, ctx, now) or Retried()
     report.scans = pipeline.run_scans(
         ctx, lambda kind: pipeline.run_scan(ctx, kind, pipeline.live_plan(ctx, kind, now))
     )
+    report.failures += [stats.error for stats in report.scans.values() if stats.error]
+    _deliver(ctx, publisher, report)
+    if recovery.due(ctx, "reresolve", sync.reresolve_interval, now):
+        outcome = _guarded(report, "re-resolution", recovery.reresolve_recent, ctx, now)
+        report.recovered = outcome[0] if outcome else 0
+    if recovery.due(ctx, "reconcile", sync.reconcile_interval, now):
+        found = _guarded(report, "reconciliation", recovery.reconcile, ctx, now)
+        report.reconciled = found.new if found else None
+    if report.recovered or report.reconciled:
+        _deliver(ctx, publisher, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _deliver(ctx: Context, publisher: Publisher, report: CycleReport) -> None:
     # Delivery keeps its own backoff: while the Collector is backing us off this sends
     # nothing and returns at once, so polling never waits for it.
     delivered = publisher.drain(ctx.stop)
-    report.sent, report.dead, report.waiting = delivered.sent, delivered.dead, delivered.waiting
+    report.sent += delivered.sent
+    report.dead += delivered.dead
+    report.waiting = delivered.waiting
     report.error = delivered.error
-    report.seconds = time.monotonic() - started
-    return report
+
+
+def _guarded(report: CycleReport, what: str, run: Callable[..., T], *args: Any) -> T | None:
+    """Run one pass of the cycle; a failure is reported, not raised (unless permanent)."""
+    try:
+        return run(*args)
+    except PermanentError:
+        raise
+    except SyncerError as exc:
+        log.error("%s failed: %s; the next cycle retries", what, exc)
+        report.failures.append(f"{what}: {exc}")
+    except Exception as exc:  # a months-long daemon outlives one odd pass
+        log.exception("%s failed unexpectedly; the next cycle retries", what)
+        report.failures.append(f"{what}: {type(exc).__name__}")
+    return None
 
 
 class Daemon:
@@ -104,7 +167,9 @@ class Daemon:
                 log.exception("cycle failed unexpectedly; the next cycle retries")
                 pipeline.record_error(self.ctx, exc)
                 return None
-            log.info(report.summary())
+            log.log(logging.WARNING if report.failures else logging.INFO, report.summary())
+            if report.failures:
+                pipeline.record_error(self.ctx, report.failures[0])
             with self.ctx.db.engine.begin() as conn:
                 state.set_note(conn, "last_cycle", {"at": time.time(), "summary": report.summary()})
             self.notifier.status(report.summary())
@@ -135,11 +200,7 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        done = (
-            report is not None
-            and not report.error
-            and all(stats.complete for stats in report.scans.values())
-        )
+        done = report is not None and report.complete
         return 0 if done and not self.exit_code else 1
 
     def _handle_signals(self) -> None:

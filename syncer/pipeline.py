@@ -1,7 +1,9 @@
 """Scan → detect → resolve units → outbox: the reading half of a sync, for the daemon and catch-up.
 
 One page's new events and its per-conversation progress are committed in one transaction;
-a cursor moves only at a checkpoint, after every page of its slice was committed.
+a cursor moves only at a checkpoint, after every page of its slice was committed. An object
+whose request keeps failing is parked (see `store/parking.py`) and the page goes on without
+it; a scan that fails stops only itself, never the other scans or delivery.
 """
 
 from __future__ import annotations
@@ -11,55 +13,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncer import detect, units
 from syncer.config import Config
 from syncer.detect import Event, Window
+from syncer.errors import IntercomObjectError, PermanentError, SyncerError
 from syncer.intercom.client import IntercomClient
-from syncer.intercom.scans import Checkpoint, ScanSpec, scan
-from syncer.store import outbox, state
+from syncer.intercom.scans import Checkpoint, scan
+from syncer.kinds import Kind, kinds_for
+from syncer.store import outbox, parking, state
 from syncer.store.db import Database
 from syncer.store.outbox import Goal
 
 log = logging.getLogger("syncer.pipeline")
-
-
-@dataclass(frozen=True, slots=True)
-class Kind:
-    """One event kind: what it searches and how it reads an item."""
-
-    name: str
-    spec: ScanSpec
-    detector: detect.Detector
-    fetch_whole: bool = False  # search items lack parts: fetch the conversation
-
-
-# Admin-initiated (outbound) conversations never start a "conversation started" goal: leave
-# them out of the search rather than page through them.
-_CONTACT_SOURCE = {"field": "source.author.type", "operator": "IN", "value": ["user", "lead"]}
-
-KINDS: tuple[Kind, ...] = (
-    Kind(
-        "conversation_started",
-        ScanSpec("conversations", "created_at", (_CONTACT_SOURCE,)),
-        detect.conversation_started,
-    ),
-    Kind(
-        "conversation_rated",
-        ScanSpec("conversations", "conversation_rating.replied_at"),
-        detect.conversation_rated,
-    ),
-    Kind(
-        "user_messaged",
-        ScanSpec("conversations", "statistics.last_contact_reply_at"),
-        detect.user_messaged,
-        fetch_whole=True,
-    ),
-    Kind("ticket_created", ScanSpec("tickets", "created_at"), detect.ticket_created),
-)
-KINDS_BY_NAME = {kind.name: kind for kind in KINDS}
 
 
 @dataclass
@@ -76,11 +44,17 @@ class Context:
     on_progress: Callable[[str, ScanStats, int | None], None] | None = None
 
 
+# Why an event waits, unattributed, for a contact or company Intercom would not give us: the
+# lookup is parked and retried each cycle, and the event re-resolved once it succeeds.
+LOOKUP_FAILED = "contact lookup failed (parked; retried each cycle)"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Where one scan reads: search `[lo, search_hi]`, keep events in `window`."""
+    """Where one scan reads: search `[lo, search_hi]`, keep events in `window`. A plan with no
+    cursor (the reconciliation pass) moves none."""
 
-    cursor: str
+    cursor: str | None
     lo: int
     search_hi: int
     window: Window
@@ -93,9 +67,20 @@ class ScanStats:
     fetched: int = 0
     new: int = 0
     unattributed: int = 0
-    skipped: int = 0
-    truncated: int = 0  # conversations with parts beyond the 500 Intercom returns
+    skipped: int = 0  # objects this scan could not read (each counted once in `status`)
+    parked: int = 0  # objects whose request kept failing: retried later
+    truncated: int = 0  # conversations whose unread parts lay beyond the 500 Intercom returns
     complete: bool = False
+    error: str | None = None  # why the scan stopped early; the other scans went on
+
+    def add(self, other: ScanStats) -> None:
+        """Count another scan's figures in (the reconciliation pass sums its scans)."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.error = self.error or other.error
+
+
+_COUNTS = ("pages", "items", "fetched", "new", "unattributed", "skipped", "parked", "truncated")
 
 
 def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
@@ -113,6 +98,19 @@ def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
             assert cursor is not None
     lo = max(cursor.floor, cursor.last_value + 1 - sync.overlap)
     return Plan(kind.name, lo, hi, Window(cursor.floor, hi))
+
+
+def reconcile_plan(ctx: Context, kind: Kind, now: int) -> Plan | None:
+    """The trailing window the live scan already passed, to find what the search index
+    showed it late: `[now - settle - reconcile_window, live cursor]`. None if empty."""
+    with ctx.db.engine.connect() as conn:
+        cursor = state.get_cursor(conn, kind.name)
+    if cursor is None:
+        return None
+    lo = max(cursor.floor, now - ctx.config.sync.settle - ctx.config.sync.reconcile_window)
+    if lo > cursor.last_value:
+        return None
+    return Plan(None, lo, cursor.last_value, Window(lo, cursor.last_value))
 
 
 def catchup_plan(ctx: Context, kind: Kind, since: int, until: int, now: int) -> Plan:
@@ -133,11 +131,15 @@ def catchup_plan(ctx: Context, kind: Kind, since: int, until: int, now: int) -> 
     return Plan(name, resume, search_hi, Window(since, until))
 
 
-def finish_catchup(ctx: Context, kind: Kind, plan: Plan) -> None:
-    """Drop the catch-up cursor; carry the live cursor forward where the two meet, never back."""
+def finish_catchup(ctx: Context, kind: Kind, plan: Plan, *, hand_over: bool) -> None:
+    """Drop the catch-up cursor. With `hand_over` (the window reached now), carry the live
+    cursor forward where the two meet, never back; a window in the past leaves it alone."""
     since, until = plan.window.lo, plan.window.hi
+    assert plan.cursor is not None
     with ctx.db.engine.begin() as conn:
         state.drop_cursor(conn, plan.cursor)
+        if not hand_over:
+            return
         live = state.get_cursor(conn, kind.name)
         if live is None:
             state.put_cursor(conn, kind.name, until, since)
@@ -146,15 +148,30 @@ def finish_catchup(ctx: Context, kind: Kind, plan: Plan) -> None:
 
 
 def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, ScanStats]:
-    """`scan_one` for every enabled kind, each in its own thread.
+    """`scan_one` for every scan the enabled goals need, each in its own thread.
 
     A scan's search pages are sequential: one scan after another would leave most of the
-    rate budget unspent while each waits on latency. The pacer keeps them inside it.
+    rate budget unspent while each waits on latency. The pacer keeps them inside it. A scan
+    that fails reports its error in its stats and the others go on; only a permanent error
+    (a refused credential, an unusable database) is raised, once every scan has stopped.
     """
-    kinds = [KINDS_BY_NAME[goal.kind] for goal in ctx.config.enabled_goals()]
+    kinds = kinds_for(ctx.config)
     with ThreadPoolExecutor(max(1, len(kinds)), thread_name_prefix="scan") as scans:
-        futures = {kind.name: scans.submit(scan_one, kind) for kind in kinds}
+        futures = {kind.name: scans.submit(_isolated, kind, scan_one) for kind in kinds}
     return {name: future.result() for name, future in futures.items()}
+
+
+def _isolated(kind: Kind, scan_one: Callable[[Kind], ScanStats]) -> ScanStats:
+    try:
+        return scan_one(kind)
+    except PermanentError:
+        raise
+    except SyncerError as exc:
+        log.error("%s scan stopped: %s; the other scans go on", kind.name, exc)
+        return ScanStats(error=f"{kind.name}: {exc}")
+    except Exception as exc:  # one failing scan must not stop the others, or delivery
+        log.exception("%s scan failed unexpectedly; the other scans go on", kind.name)
+        return ScanStats(error=f"{kind.name}: {type(exc).__name__}: {exc}")
 
 
 def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
@@ -170,14 +187,15 @@ def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
         if ctx.stop.is_set():
             return stats
         if isinstance(step, Checkpoint):
-            with ctx.db.engine.begin() as conn:
-                state.put_cursor(conn, plan.cursor, step.value, plan.window.lo)
+            if plan.cursor is not None:
+                with ctx.db.engine.begin() as conn:
+                    state.put_cursor(conn, plan.cursor, step.value, plan.window.lo)
             if ctx.on_progress is not None:
                 ctx.on_progress(kind.name, stats, step.value)
             continue
         stats.pages += 1
         stats.items += len(step.items)
-        _store_page(ctx, kind, plan, step.items, stats)
+        _store_page(ctx, kind, plan.window, step.items, stats)
         if ctx.on_progress is not None:
             ctx.on_progress(kind.name, stats, None)
     stats.complete = True
@@ -185,59 +203,79 @@ def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
 
 
 def _store_page(
-    ctx: Context, kind: Kind, plan: Plan, items: list[dict[str, Any]], stats: ScanStats
+    ctx: Context, kind: Kind, window: Window, items: list[dict[str, Any]], stats: ScanStats
 ) -> None:
-    progress: dict[str, tuple[int, int]] = {}
-    skipped: list[str] = []
-    truncated = stats.truncated
-    if kind.fetch_whole:
-        objects, progress, skipped = _whole_conversations(ctx, plan.window, items, stats)
-    else:
-        objects = items
-    if stats.truncated > truncated:
-        _add_to_note(ctx, "truncated_conversations", stats.truncated - truncated)
+    if not kind.fetch_whole:
+        store_objects(ctx, kind, window, items, stats)
+        return
+    read = _whole_conversations(ctx, window, items, stats)
+    _note_skips(ctx, kind, read.unreadable, stats)
+    store_objects(ctx, kind, window, read.conversations, stats, read.progress)
+
+
+def store_objects(
+    ctx: Context,
+    kind: Kind,
+    window: Window,
+    objects: list[dict[str, Any]],
+    stats: ScanStats,
+    progress: Mapping[str, tuple[int, int]] | None = None,
+    *,
+    unpark: tuple[str, str] | None = None,
+) -> None:
+    """Detect, resolve and store the objects' events, with the progress they make and the
+    parked object they settle, in one transaction."""
     events: list[Event] = []
+    unreadable: dict[str, str] = {}
     for obj in objects:
         try:
-            events.extend(kind.detector(obj, plan.window))
+            events.extend(kind.detector(obj, window))
         except Exception as exc:  # one odd object must not stop the page: skip and count it
             reason = (
                 str(exc) if isinstance(exc, detect.Unreadable) else f"{type(exc).__name__}: {exc}"
             )
-            skipped.append(reason[:300])
-    if skipped:
-        stats.skipped += len(skipped)
-        log.warning("%s: skipped %d unreadable objects (%s)", kind.name, len(skipped), skipped[0])
-        _note_skips(ctx, kind, skipped)
+            unreadable[_object_name(kind, obj, reason)] = reason
+    _note_skips(ctx, kind, unreadable, stats)
     goals = resolve_goals(ctx, events)
     with ctx.db.engine.begin() as conn:
         new = outbox.insert_new(conn, goals)
-        state.put_progress(conn, progress)
+        state.put_progress(conn, progress or {})
+        if unpark is not None:
+            parking.unpark(conn, *unpark)
     stats.new += len(new)
     stats.unattributed += sum(1 for g in new if not g.units)
     if new and ctx.on_new is not None:
         ctx.on_new(new)
 
 
+@dataclass
+class _Read:
+    conversations: list[dict[str, Any]] = field(default_factory=list)
+    progress: dict[str, tuple[int, int]] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
 def _whole_conversations(
     ctx: Context, window: Window, items: list[dict[str, Any]], stats: ScanStats
-) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]], list[str]]:
+) -> _Read:
     """The conversations whose last contact reply moved since we last read them: fetched,
-    unless the search item already holds all of it (the opening message alone)."""
+    unless the search item already holds all of it (the opening message alone). One whose
+    fetch keeps failing is parked, with no progress recorded for it."""
+    read = _Read()
     replies: dict[str, int] = {}
     by_id: dict[str, dict[str, Any]] = {}
-    unreadable: list[str] = []
     for item in items:
         conv_id = item.get("id")
-        statistics = item.get("statistics")
-        lcra = statistics.get("last_contact_reply_at") if isinstance(statistics, dict) else None
+        lcra = detect.last_contact_reply(item)
         if isinstance(conv_id, bool) or not isinstance(conv_id, str | int) or conv_id == "":
-            unreadable.append(f"conversation without a usable id: {conv_id!r}"[:300])
-        elif isinstance(lcra, int) and not isinstance(lcra, bool):
+            read.unreadable[f"conversation {conv_id!r}"] = "without a usable id"
+        elif lcra is not None:
             replies[str(conv_id)] = lcra
             by_id[str(conv_id)] = item
         else:
-            unreadable.append(f"conversation {conv_id!r}: last_contact_reply_at is {lcra!r}"[:300])
+            stats_ = item.get("statistics")
+            value = stats_.get("last_contact_reply_at") if isinstance(stats_, dict) else None
+            read.unreadable[f"conversation {conv_id!r}"] = f"last_contact_reply_at is {value!r}"
     with ctx.db.engine.connect() as conn:
         seen = state.get_progress(conn, replies)
     wanted = [
@@ -246,120 +284,176 @@ def _whole_conversations(
         if not (cid in seen and seen[cid][0] >= lcra and seen[cid][1] <= window.lo)
     ]
     to_fetch = [cid for cid in wanted if not detect.opening_only(by_id[cid])]
-    fetched = dict(zip(to_fetch, ctx.pool.map(ctx.client.conversation, to_fetch), strict=True))
+    fetched = dict(
+        zip(to_fetch, ctx.pool.map(_attempt(ctx.client.conversation), to_fetch), strict=True)
+    )
     stats.fetched += len(to_fetch)
-    conversations: list[dict[str, Any]] = []
-    progress: dict[str, tuple[int, int]] = {}
+    failed = {cid: got for cid, got in fetched.items() if isinstance(got, IntercomObjectError)}
+    _park(ctx, "conversation", failed, window, stats)
+    truncated: dict[str, str] = {}
     for cid in wanted:
+        if cid in failed:
+            continue
         conversation = fetched[cid] if cid in fetched else by_id[cid]
-        if conversation is not None:
-            conversations.append(conversation)
-            missing = detect.missing_parts(conversation)
-            if missing:
-                # Intercom returns only the 500 most recent parts and has no way to page back.
-                # The daemon reads a conversation as it grows, so this bites only a catch-up
-                # over history: count it where `status` shows it.
-                stats.truncated += 1
-                log.warning(
-                    "conversation %s: %d older parts are beyond Intercom's 500", cid, missing
-                )
+        if isinstance(conversation, dict):
+            read.conversations.append(conversation)
+            missed = missed_parts(conversation, seen.get(cid), window)
+            if missed:
+                truncated[f"conversation {cid}"] = f"{missed} older parts beyond Intercom's 500"
         # Progress only where every contact message up to that reply was in the window.
         if replies[cid] <= window.hi:
-            progress[cid] = (replies[cid], window.lo)
-    return conversations, progress, unreadable
+            read.progress[cid] = (replies[cid], window.lo)
+    if truncated:
+        stats.truncated += len(truncated)
+        log.warning(
+            "%d conversations had unread parts beyond Intercom's 500 (%s: %s)",
+            len(truncated),
+            *next(iter(truncated.items())),
+        )
+        _note(ctx, parking.TRUNCATED, truncated)
+    return read
 
 
-def resolve_goals(ctx: Context, events: Iterable[Event]) -> list[Goal]:
-    """Units and properties for each event, fetching only contacts the events leave unknown."""
+def missed_parts(
+    conversation: Mapping[str, Any], seen: tuple[int, int] | None, window: Window
+) -> int:
+    """How many of the parts Intercom did not return (it returns the newest 500) may hold
+    messages we never read: none if they all predate the window, or if an earlier read of
+    this conversation already covered everything up to its oldest returned part."""
+    missing = detect.missing_parts(conversation)
+    oldest = detect.oldest_part_at(conversation)
+    if not missing or oldest is None or oldest < window.lo:
+        return 0
+    if seen is not None and seen[1] <= window.lo and seen[0] >= oldest:
+        return 0
+    return missing
+
+
+def _attempt(fetch: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`fetch`, with a failed object's error returned rather than raised (for pool.map)."""
+
+    def attempt(object_id: str) -> Any:
+        try:
+            return fetch(object_id)
+        except IntercomObjectError as exc:
+            return exc
+
+    return attempt
+
+
+def _park(
+    ctx: Context,
+    kind: str,
+    failed: Mapping[str, IntercomObjectError],
+    window: Window,
+    stats: ScanStats | None = None,
+) -> None:
+    if not failed:
+        return
+    with ctx.db.engine.begin() as conn:
+        for object_id, exc in failed.items():
+            parking.park(conn, kind, object_id, window.lo, window.hi, str(exc), exc.request)
+    if stats is not None:
+        stats.parked += len(failed)
+    log.warning(
+        "parked %d %ss whose requests keep failing (%s); they are retried each cycle",
+        len(failed),
+        kind,
+        next(iter(failed.values())),
+    )
+
+
+def resolve_goals(ctx: Context, events: Iterable[Event], *, fresh: bool = False) -> list[Goal]:
+    """Units and properties for each event, fetching only contacts the events leave unknown
+    (`fresh`: every contact they name, ignoring the cache)."""
     config = ctx.config
     events = list(events)
     needed = {
         e.kind: units.contact_fields_needed(config.goals[e.kind], config.units) for e in events
     }
-    contact_ids = {str(e.contact["id"]) for e in events if units.needs_fetch(e, needed[e.kind])}
-    contacts = _cached_lookup(ctx, "contact", contact_ids, ctx.client.contact)
+    contact_ids = {
+        str(e.contact["id"])
+        for e in events
+        if e.contact.get("id") is not None and (fresh or units.needs_fetch(e, needed[e.kind]))
+    }
+    contacts, failed = _cached_lookup(ctx, "contact", contact_ids, ctx.client.contact, fresh)
     company_ids = set()
     if any("companies" in fields for fields in needed.values()):
         company_ids = {cid for c in contacts.values() if (cid := units.company_id(c))}
-    companies = _cached_lookup(ctx, "company", company_ids, ctx.client.company)
+    companies, failed_companies = _cached_lookup(
+        ctx, "company", company_ids, ctx.client.company, fresh
+    )
     goals = []
     for event in events:
         goal_cfg = config.goals[event.kind]
         contact = contacts.get(str(event.contact.get("id")))
-        company = companies.get(units.company_id(contact) or "")
+        company_id = units.company_id(contact) or ""
+        company = companies.get(company_id)
         resolution = units.resolve(event, goal_cfg, config.units, contact, company)
+        unit_set, reason = resolution.units, resolution.reason
+        if str(event.contact.get("id")) in failed or company_id in failed_companies:
+            unit_set, reason = (), LOOKUP_FAILED
         goals.append(
             Goal(
                 key=event.key,
                 kind=event.kind,
                 name=goal_cfg.name,
                 achieved_at=event.achieved_at,
-                units=resolution.units,
+                units=unit_set,
                 properties=resolution.properties,
                 source={"contact": dict(event.contact), "facts": dict(event.facts)},
-                reason=resolution.reason,
+                reason=reason,
             )
         )
     return goals
 
 
 def _cached_lookup(
-    ctx: Context, kind: str, ids: set[str], fetch: Callable[[str], Any]
-) -> Mapping[str, Any]:
+    ctx: Context, kind: str, ids: set[str], fetch: Callable[[str], Any], fresh: bool
+) -> tuple[Mapping[str, Any], set[str]]:
+    """(id -> object or None where Intercom has none, the ids whose lookup failed: parked)."""
     if not ids:
-        return {}
-    ttl = ctx.config.sync.contact_ttl
-    with ctx.db.engine.connect() as conn:
-        found = state.cached(conn, kind, ids, ttl)
+        return {}, set()
+    found: dict[str, Any] = {}
+    if not fresh:
+        with ctx.db.engine.connect() as conn:
+            found = state.cached(conn, kind, ids, ctx.config.sync.contact_ttl)
     missing = sorted(ids - set(found))
-    fetched = dict(zip(missing, ctx.pool.map(fetch, missing), strict=True))
+    results = dict(zip(missing, ctx.pool.map(_attempt(fetch), missing), strict=True))
+    failed = {i: r for i, r in results.items() if isinstance(r, IntercomObjectError)}
+    fetched = {i: r for i, r in results.items() if i not in failed}
     if fetched:
         with ctx.db.engine.begin() as conn:
             state.put_cached(conn, kind, fetched)
-    return {**found, **fetched}
+    _park(ctx, kind, failed, Window(0, 0))
+    return {**found, **fetched}, set(failed)
 
 
-def _note_skips(ctx: Context, kind: Kind, reasons: list[str]) -> None:
-    _add_to_note(ctx, "skipped_objects", len(reasons), last_skip=f"{kind.name}: {reasons[-1]}")
+def _object_name(kind: Kind, obj: Mapping[str, Any], reason: str) -> str:
+    """What `status` calls a skipped object: its scan and id (the reason, if it has none)."""
+    oid = obj.get("id")
+    if isinstance(oid, str | int) and not isinstance(oid, bool) and oid != "":
+        return f"{kind.name}: {kind.spec.resource.rstrip('s')} {str(oid)!r}"
+    return f"{kind.name}: {reason}"
 
 
-def _add_to_note(ctx: Context, key: str, count: int, **also: str) -> None:
+def _note_skips(ctx: Context, kind: Kind, unreadable: Mapping[str, str], stats: ScanStats) -> None:
+    if not unreadable:
+        return
+    stats.skipped += len(unreadable)
+    name, reason = next(iter(unreadable.items()))
+    log.warning(
+        "%s: skipped %d unreadable objects (%s: %s)", kind.name, len(unreadable), name, reason
+    )
+    _note(ctx, parking.UNREADABLE, unreadable)
+
+
+def _note(ctx: Context, what: str, objects: Mapping[str, str]) -> None:
     with ctx.db.engine.begin() as conn:
-        state.set_note(conn, key, state.notes(conn).get(key, 0) + count)
-        for name, value in also.items():
-            state.set_note(conn, name, value)
+        parking.note_skipped(conn, what, dict(objects), time.time())
 
 
-def reresolve_unattributed(ctx: Context, batch: int = 500) -> tuple[int, int]:
-    """Resolve unattributed goals again, with the current config and freshly fetched contacts.
-
-    Returns (recovered, still unattributed).
-    """
-    recovered = still = 0
-    after = 0
-    while goals := _unattributed(ctx, after, batch):
-        after = goals[-1].id or after
-        events = [
-            Event(
-                g.key, g.kind, g.achieved_at, g.source.get("contact", {}), g.source.get("facts", {})
-            )
-            for g in goals
-        ]
-        fresh = resolve_goals(ctx, events)
-        with ctx.db.engine.begin() as conn:
-            for old, new in zip(goals, fresh, strict=True):
-                outbox.reresolve(conn, replace(new, id=old.id))
-        recovered += sum(1 for g in fresh if g.units)
-        still += sum(1 for g in fresh if not g.units)
-    return recovered, still
-
-
-def _unattributed(ctx: Context, after: int, limit: int) -> list[Goal]:
-    with ctx.db.engine.connect() as conn:
-        return outbox.unattributed_after(conn, after, limit)
-
-
-def record_error(ctx: Context, exc: BaseException) -> None:
+def record_error(ctx: Context, exc: BaseException | str) -> None:
     """Remember the error for `syncer status`; never let that hide the error itself."""
     try:
         with ctx.db.engine.begin() as conn:

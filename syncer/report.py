@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from syncer.config import Config
-from syncer.store import outbox, state
+from syncer.store import outbox, parking, state
 from syncer.store.db import open_database, sqlite_path
 from syncer.timeparse import iso
 
@@ -34,6 +34,9 @@ def status(config: Config, now: float) -> dict[str, Any]:
         unattributed = outbox.reasons(conn, outbox.UNATTRIBUTED)
         dead = outbox.reasons(conn, outbox.DEAD)
         notes = state.notes(conn)
+        parked = parking.reasons(conn)
+        skipped, last_skip = parking.skipped_summary(conn, parking.UNREADABLE)
+        truncated, _ = parking.skipped_summary(conn, parking.TRUNCATED)
     return {
         "database": str(sqlite_path(config.sync.database)),
         "cursors": [
@@ -49,9 +52,13 @@ def status(config: Config, now: float) -> dict[str, Any]:
         "outbox": counts,
         "unattributed_reasons": [{"reason": r, "count": n} for r, n in unattributed],
         "dead_reasons": [{"reason": r, "count": n} for r, n in dead],
-        "skipped_objects": notes.get("skipped_objects", 0),
-        "last_skip": notes.get("last_skip"),
-        "truncated_conversations": notes.get("truncated_conversations", 0),
+        "parked": sum(n for _, _, n in parked),
+        "parked_reasons": [{"kind": k, "reason": r, "count": n} for k, r, n in parked],
+        "skipped_objects": skipped,
+        "last_skip": last_skip,
+        "truncated_conversations": truncated,
+        "reconcile": notes.get("reconcile"),
+        "reresolve": notes.get("reresolve"),
         "last_error": notes.get("last_error"),
         "last_cycle": notes.get("last_cycle"),
     }
@@ -71,6 +78,13 @@ def render(summary: dict[str, Any]) -> str:
     for title, key in (("unattributed", "unattributed_reasons"), ("dead", "dead_reasons")):
         for entry in summary[key][:10]:
             lines.append(f"  {title}: {entry['count']} x {entry['reason']}")
+    if summary["parked"]:
+        lines.append(
+            f"parked  {summary['parked']} objects whose requests keep failing, retried each "
+            "cycle (`syncer parked list`)"
+        )
+        for entry in summary["parked_reasons"][:5]:
+            lines.append(f"  {entry['count']} x {entry['kind']}: {entry['reason']}")
     if summary["skipped_objects"]:
         lines.append(
             f"skipped objects  {summary['skipped_objects']} (last: {summary['last_skip']})"
@@ -87,6 +101,12 @@ def render(summary: dict[str, Any]) -> str:
     )
     if summary["last_cycle"]:
         lines.append(f"last cycle  {summary['last_cycle']}")
+    reconciled = summary["reconcile"]
+    if reconciled:
+        lines.append(
+            f"reconciliation  last ran {iso(reconciled['at'])}: found {reconciled['found']} "
+            f"events the live scans had missed ({reconciled['found_total']} in all)"
+        )
     return "\n".join(lines)
 
 
@@ -119,3 +139,28 @@ def render_row(row: dict[str, Any]) -> str:
     why = row["reason"] or row["last_error"] or ""
     when = iso(row["achievedAt"] / 1000)
     return f"{row['status']:<12} {when}  {row['key']:<40} {row['name']}  {why}"
+
+
+def parked_rows(config: Config) -> list[dict[str, Any]]:
+    with _reading(config) as conn:
+        items = parking.listing(conn)
+    return [
+        {
+            "kind": p.kind,
+            "id": p.object_id,
+            "request": p.request,
+            "reason": p.reason,
+            "attempts": p.attempts,
+            "first_seen": iso(p.first_seen),
+            "last_seen": iso(p.last_seen),
+            "next_attempt": iso(p.next_attempt_at),
+        }
+        for p in items
+    ]
+
+
+def render_parked(row: dict[str, Any]) -> str:
+    return (
+        f"{row['kind']:<12} {row['id']:<20} {row['attempts']} attempts since "
+        f"{row['first_seen']}  {row['reason']}"
+    )

@@ -168,13 +168,22 @@ def retry_dead(conn: Connection, keys: Sequence[str] = ()) -> int:
     return int(result.rowcount or 0)
 
 
-def unattributed_after(conn: Connection, after_id: int, limit: int) -> list[Goal]:
-    rows = conn.execute(
-        select(outbox)
-        .where(outbox.c.status == UNATTRIBUTED, outbox.c.id > after_id)
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
+def unattributed_after(
+    conn: Connection,
+    after_id: int,
+    limit: int,
+    *,
+    since_ms: int | None = None,
+    reason: str | None = None,
+) -> list[Goal]:
+    """Unattributed goals past `after_id`, in id order: achieved since `since_ms`, with
+    `reason`, where given."""
+    query = select(outbox).where(outbox.c.status == UNATTRIBUTED, outbox.c.id > after_id)
+    if since_ms is not None:
+        query = query.where(outbox.c.achieved_at >= since_ms)
+    if reason is not None:
+        query = query.where(outbox.c.reason == reason)
+    rows = conn.execute(query.order_by(outbox.c.id).limit(limit))
     return [from_row(row) for row in rows]
 
 

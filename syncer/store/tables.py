@@ -60,3 +60,31 @@ meta = Table(
     Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Objects whose request kept failing after the retries: the scan moved on without them, and
+# they are retried (with backoff) until read, so their events are delayed, never lost.
+parked = Table(
+    "parked",
+    metadata,
+    Column("kind", String, primary_key=True),  # conversation | contact | company
+    Column("object_id", String, primary_key=True),
+    Column("window_lo", Integer, nullable=False),  # a conversation's events are kept in
+    Column("window_hi", Integer, nullable=False),  # [window_lo, window_hi] once it is read
+    Column("request", Text, nullable=False),  # "GET /conversations/123"
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+)
+
+# Objects read but unusable (no id, no time) or read short (over Intercom's 500 parts): one
+# row per object, so re-reading an overlap does not count it again.
+skipped = Table(
+    "skipped",
+    metadata,
+    Column("what", String, primary_key=True),  # unreadable | truncated
+    Column("object", String, primary_key=True),  # "conversation_rated: conversation '12'"
+    Column("reason", Text, nullable=False),
+    Column("at", Float, nullable=False),
+)

@@ -25,7 +25,7 @@ def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
     try:
         with db.engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
             assert outbox.counts(conn) == {"pending": 0, "sent": 0, "dead": 0, "unattributed": 0}
     finally:
         db.close()

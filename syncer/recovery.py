@@ -1,0 +1,190 @@
+"""What heals the state besides the live scans: parked objects retried, unattributed events
+resolved again, and the trailing window reconciled against a search index that lags.
+
+Each pass writes through the same outbox, whose keys make it free of duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+
+from syncer import detect, pipeline
+from syncer.detect import Event, Window
+from syncer.errors import IntercomObjectError
+from syncer.kinds import Kind, kinds_for
+from syncer.pipeline import Context, ScanStats
+from syncer.store import outbox, parking, state
+from syncer.store.outbox import Goal
+
+log = logging.getLogger("syncer.recovery")
+
+LOOKUPS = ("contact", "company")
+
+
+@dataclass
+class Retried:
+    read: int = 0  # parked objects read at last (their events are stored)
+    still: int = 0  # parked objects that failed again
+
+
+def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
+    """Retry the parked objects that are due (every one, by default): a conversation is read
+    and its events stored; a contact or company is cached and the events waiting on it are
+    resolved again."""
+    with ctx.db.engine.connect() as conn:
+        due = parking.due(conn, now, ("conversation", *LOOKUPS))
+    done = Retried()
+    healed_lookup = False
+    for item in due:
+        if ctx.stop.is_set():
+            break
+        try:
+            if item.kind == "conversation":
+                _read_parked_conversation(ctx, item)
+            else:
+                _read_parked_lookup(ctx, item)
+                healed_lookup = True
+            done.read += 1
+        except IntercomObjectError as exc:
+            with ctx.db.engine.begin() as conn:
+                parking.failed_again(conn, item, str(exc), time.time())
+            done.still += 1
+    if healed_lookup:
+        reresolve_unattributed(ctx, reason=pipeline.LOOKUP_FAILED)
+    if due:
+        log.info("parked objects: %d read, %d failed again", done.read, done.still)
+    return done
+
+
+def _read_parked_conversation(ctx: Context, item: parking.Parked) -> None:
+    conversation = ctx.client.conversation(item.object_id)
+    window = Window(item.window_lo, item.window_hi)
+    objects = [conversation] if conversation is not None else []
+    progress: dict[str, tuple[int, int]] = {}
+    stats = ScanStats()
+    readers = [kind for kind in kinds_for(ctx.config) if kind.fetch_whole]
+    for index, kind in enumerate(readers):
+        last = index == len(readers) - 1
+        if last and conversation is not None:
+            reply = detect.last_contact_reply(conversation)
+            if reply is not None and reply <= window.hi:
+                progress[item.object_id] = (reply, window.lo)
+        unpark = (item.kind, item.object_id) if last else None
+        pipeline.store_objects(ctx, kind, window, objects, stats, progress, unpark=unpark)
+    if not readers:  # the goal that wanted it was disabled since
+        with ctx.db.engine.begin() as conn:
+            parking.unpark(conn, item.kind, item.object_id)
+
+
+def _read_parked_lookup(ctx: Context, item: parking.Parked) -> None:
+    fetch = ctx.client.contact if item.kind == "contact" else ctx.client.company
+    found = fetch(item.object_id)
+    with ctx.db.engine.begin() as conn:
+        state.put_cached(conn, item.kind, {item.object_id: found})
+        parking.unpark(conn, item.kind, item.object_id)
+
+
+def reresolve_unattributed(
+    ctx: Context,
+    *,
+    since_ms: int | None = None,
+    reason: str | None = None,
+    fresh: bool = False,
+    batch: int = 500,
+) -> tuple[int, int]:
+    """Resolve unattributed goals again with the current config (those achieved since
+    `since_ms`, or with `reason`), looking their contacts up afresh with `fresh`.
+
+    Returns (recovered, still unattributed).
+    """
+    recovered = still = 0
+    after = 0
+    while goals := _unattributed(ctx, after, batch, since_ms, reason):
+        after = goals[-1].id or after
+        events = [
+            Event(
+                g.key, g.kind, g.achieved_at, g.source.get("contact", {}), g.source.get("facts", {})
+            )
+            for g in goals
+            if g.kind in ctx.config.goals
+        ]
+        fresh_goals = pipeline.resolve_goals(ctx, events, fresh=fresh)
+        by_key = {g.key: g for g in fresh_goals}
+        with ctx.db.engine.begin() as conn:
+            for old in goals:
+                if old.key in by_key:
+                    outbox.reresolve(conn, replace(by_key[old.key], id=old.id))
+        recovered += sum(1 for g in fresh_goals if g.units)
+        still += sum(1 for g in fresh_goals if not g.units)
+    return recovered, still
+
+
+def _unattributed(
+    ctx: Context, after: int, limit: int, since_ms: int | None, reason: str | None
+) -> list[Goal]:
+    with ctx.db.engine.connect() as conn:
+        return outbox.unattributed_after(conn, after, limit, since_ms=since_ms, reason=reason)
+
+
+def reconcile(ctx: Context, now: int) -> ScanStats:
+    """Read every scan's trailing window again (`sync.reconcile_window` behind its cursor).
+
+    What it stores is what the live scans missed, which is how far behind the search index
+    ran: `status` shows the count. Conversations are fetched only where the last contact
+    reply moved since they were read, so an idle workspace costs a few search pages.
+    """
+    started = time.monotonic()
+
+    def scan_one(kind: Kind) -> ScanStats:
+        plan = pipeline.reconcile_plan(ctx, kind, now)
+        return pipeline.run_scan(ctx, kind, plan) if plan else ScanStats(complete=True)
+
+    total = ScanStats(complete=True)
+    for stats in pipeline.run_scans(ctx, scan_one).values():
+        total.add(stats)
+        total.complete &= stats.complete
+    with ctx.db.engine.begin() as conn:
+        notes = state.notes(conn)
+        state.set_note(
+            conn,
+            "reconcile",
+            {
+                "at": now,
+                "found": total.new,
+                "found_total": int(notes.get("reconcile", {}).get("found_total", 0)) + total.new,
+                "seconds": round(time.monotonic() - started, 1),
+                "error": total.error,
+            },
+        )
+    level = logging.WARNING if total.new else logging.INFO
+    log.log(
+        level,
+        "reconciliation: %d pages, %d events the live scans had missed",
+        total.pages,
+        total.new,
+    )
+    return total
+
+
+def due(ctx: Context, note: str, interval: int, now: int) -> bool:
+    """Whether a periodic pass (`interval` seconds, 0 = off) is due by its note's time."""
+    if interval <= 0:
+        return False
+    with ctx.db.engine.connect() as conn:
+        last = state.notes(conn).get(note)
+    return not isinstance(last, dict) or now - float(last.get("at", 0)) >= interval
+
+
+def reresolve_recent(ctx: Context, now: int) -> tuple[int, int]:
+    """The daemon's hourly pass: unattributed events younger than `sync.reresolve_days`, with
+    their contacts looked up afresh (a lead signs up, or is merged into a user, later)."""
+    since_ms = (now - ctx.config.sync.reresolve_days * 86_400) * 1000
+    recovered, still = reresolve_unattributed(ctx, since_ms=since_ms, fresh=True)
+    with ctx.db.engine.begin() as conn:
+        state.set_note(conn, "reresolve", {"at": now, "recovered": recovered, "still": still})
+    if recovered:
+        log.info("re-resolved: %d unattributed events now attributable", recovered)
+    return recovered, still
