@@ -4,10 +4,10 @@
 
 The description (https://github.com/intercom/Intercom-OpenAPI, descriptions/2.14,
 MIT licence: LICENSE.md beside this file) is 30,000 lines; the tests need the search request
-schema (to check what the syncer sends) and the conversation, part, ticket and contact
-schemas (to bend into hostile objects), with everything they refer to. This keeps that
-closure, and nothing else, in `intercom-2.14-schemas.json`, so a clone of the repository
-carries what its tests need.
+schema (to check what the syncer sends) and the conversation, part, ticket, contact and
+company schemas (to bend into hostile objects), with everything they refer to. This keeps
+that closure, and nothing else, in `intercom-2.14-schemas.json`, so a clone of the
+repository carries what its tests need.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-ROOTS = ("search_request", "conversation", "conversation_part", "ticket", "contact")
+ROOTS = ("search_request", "conversation", "conversation_part", "ticket", "contact", "company")
 OUT = Path(__file__).resolve().parent / "intercom-2.14-schemas.json"
 
 
