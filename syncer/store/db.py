@@ -19,6 +19,8 @@ from sqlalchemy.pool import NullPool
 from syncer.errors import ConfigError, StateError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# How long a statement waits for another program's write lock before giving up with one line.
+BUSY_TIMEOUT_MS = 10_000
 
 
 @dataclass
@@ -116,7 +118,7 @@ def _engine(path: Path, *, writer: bool = True) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit that says "sent" or moves a cursor survives a power cut.
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         if writer:

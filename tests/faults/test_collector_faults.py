@@ -31,6 +31,7 @@ def run_sync(
     return cli("--config", str(write_config(text)), "sync", "--since", "2000-01-01", *extra)
 
 
+@pytest.mark.slow  # a real minute-long outage: the backoff's spacing is what it checks
 def test_outage_of_more_than_a_minute(
     fake_intercom: FakeIntercom,
     fake_collector: FakeCollector,

@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import generate
@@ -35,6 +37,7 @@ def sent_in_outbox(db: Path) -> Counter:
         )
 
 
+@pytest.mark.slow  # thirty real SIGKILLs of a real process
 def test_thirty_random_kills_lose_nothing(tmp_path: Path, report: Callable[..., None]) -> None:
     """30 kills during start-up, scans, publishing and commits; then a clean run."""
     rng = random.Random(20261126)
