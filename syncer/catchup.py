@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from syncer import pipeline, recovery
+from syncer import logs, pipeline, recovery
 from syncer.absmartly.publisher import DrainResult, Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
@@ -27,6 +27,8 @@ log = logging.getLogger("syncer.sync")
 def clamp_until(config: Config, since: int, until: int | None, now: int) -> int:
     """The window's end: at most now less the settle time, so unindexed items are not missed."""
     latest = now - config.sync.settle
+    if until is not None and until < since:
+        raise ConfigError(f"--until: {iso(until)} is before --since ({iso(since)})")
     if until is None or until > latest:
         until = latest
     if since > until:
@@ -102,14 +104,14 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
 
 @contextlib.contextmanager
 def delivering_meanwhile(
-    pub: Publisher, stop: threading.Event, every: float = 1.0
+    pub: Publisher, stop: threading.Event, early: DrainResult, every: float = 1.0
 ) -> Iterator[DrainResult]:
-    """Deliver what the scans store while they still run: a long catch-up then ends with no
-    backlog to send, and ABsmartly sees its first goals within seconds.
+    """Deliver what the scans store while they still run, adding up in `early`: a long
+    catch-up then ends with no backlog to send, and ABsmartly sees its first goals within
+    seconds.
 
     A failure only pauses this; the delivery after the scans meets it again and reports it.
     """
-    early = DrainResult()
     done = threading.Event()
 
     def loop() -> None:
@@ -144,18 +146,26 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         open_context(config) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
     ):
-        progress = Progress(since, until, [kind.name for kind in kinds_for(config)])
+        early = DrainResult()
+        progress = Progress(
+            since,
+            until,
+            [kind.name for kind in kinds_for(config)],
+            delivered=lambda: early.sent,
+            as_log=logs.is_json(),
+        )
         ctx.on_progress = progress
         try:
-            with delivering_meanwhile(pub, ctx.stop) as early:
+            with delivering_meanwhile(pub, ctx.stop, early):
                 retried = recovery.retry_parked(ctx)
                 results = scan_window(ctx, since, until, now)
-            progress.done()
             delivered = early
             delivered.add(deliver(pub, publish_timeout, ctx.stop))
         except SyncerError as exc:
             pipeline.record_error(ctx, exc)
             raise
+        finally:
+            progress.done()  # after Ctrl-C too: the terminal's next line starts clean
         with ctx.db.engine.connect() as conn:
             parked = len(parking.listing(conn))
         failures = [stats.error for stats in results.values() if stats.error]

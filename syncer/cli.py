@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -120,7 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
         "127.0.0.1, run a real catch-up through the production code path, and print what was "
         "delivered per goal. Needs no config, token or network.",
     )
-    demo.add_argument("--conversations", type=int, default=300, help="workspace size (300)")
+    demo.add_argument(
+        "--conversations",
+        type=_count(10, 20_000),
+        default=300,
+        help="workspace size, 10 to 20000 (300)",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the demo's folder (config, database) afterwards"
+    )
     demo.set_defaults(handler=cmd_demo)
 
     run = commands.add_parser(
@@ -155,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="repeatable (default: dead and unattributed)",
     )
-    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument(
+        "--limit", type=_count(1, 1_000_000), default=100, help="at most this many (default 100)"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(handler=cmd_outbox_list)
     retry = actions.add_parser("retry", help="put dead events back in the queue")
@@ -195,13 +206,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return count
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    if not 0 < value <= 86_400:  # also refuses inf and nan
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
     return value
 
 
@@ -212,13 +238,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("warning", args.log_format)  # the demo's table is the point
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be met quietly
+        return code
     except SyncerError as exc:
         print(f"syncer: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("syncer: interrupted; what was stored is kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`syncer status | head -2`): end quietly, as Unix tools do.
+        # Python would print an error flushing stdout at exit; point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _load(args: argparse.Namespace, secrets: Sequence[str]) -> config_mod.Config:
@@ -292,7 +326,7 @@ def cmd_outbox_resolve(args: argparse.Namespace) -> int:
     from syncer.runtime import open_context
 
     config = _load(args, secrets=("intercom",))
-    with open_context(config) as ctx:
+    with open_context(config, lock=False) as ctx:
         # Fresh lookups: the point is to see contacts as they are now.
         recovered, still = recovery.reresolve_unattributed(ctx, fresh=True)
     print(f"{recovered} events recovered (now pending), {still} still unattributed")
@@ -333,7 +367,9 @@ def _writing(config: config_mod.Config) -> Iterator[Connection]:
     """One transaction on the state database, for an operator's command."""
     from syncer.store.db import open_database
 
-    db = open_database(config.sync.database)
+    # No single-writer lock: a short transaction beside a running daemon is safe (SQLite
+    # serialises writers), and the operator should not have to stop the service for it.
+    db = open_database(config.sync.database, lock=False)
     try:
         with db.engine.begin() as conn:
             yield conn
@@ -360,6 +396,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncer import demo
 
-    result = demo.run(conversations=max(10, args.conversations))
+    result = demo.run(conversations=args.conversations, keep=args.keep)
     print(demo.render(result))
     return result.exit_code

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
+import time
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +55,8 @@ REGIONS: Final = {
     "au": "https://api.au.intercom.io",
 }
 CONFIG_ENV: Final = "SYNCER_CONFIG"
+MAX_GOAL_NAME: Final = 128
+DAY: Final = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +161,23 @@ class _Table:
             raise ConfigError(f"{self.key(name)}: must not be empty")
         return value
 
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         value = self.get(name, int, default)
         if value < minimum:
             raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{self.key(name)}: must be at most {maximum}, got {value}")
         return int(value)
+
+    def seconds(self, name: str, default: float, maximum: float = 600.0) -> float:
+        """A finite number of seconds in (0, maximum]."""
+        value = float(self.get(name, (int, float), default))
+        if not math.isfinite(value) or not 0 < value <= maximum:
+            raise ConfigError(
+                f"{self.key(name)}: must be more than 0 and at most {maximum:g} seconds, "
+                f"got {value:g}"
+            )
+        return value
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
@@ -248,7 +265,7 @@ def parse(
     absmartly = _absmartly(_Table(root.get("absmartly", dict), "absmartly"), env, wanted)
     units = _units(root.get("units", list))
     goals = _goals(_Table(root.get("goals", dict, {}), "goals"))
-    sync = _sync(_Table(root.get("sync", dict, {}), "sync"))
+    sync = _sync(_Table(root.get("sync", dict, {}), "sync"), path)
     root.finish()
     return Config(intercom, absmartly, units, goals, sync, path)
 
@@ -276,8 +293,8 @@ def _intercom(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Interc
     settings = IntercomSettings(
         token_env=token_env,
         base_url=base_url.rstrip("/"),
-        timeout=float(table.get("timeout", (int, float), 30.0)),
-        concurrency=table.integer("concurrency", 48, minimum=1),
+        timeout=table.seconds("timeout", 30.0),
+        concurrency=table.integer("concurrency", 48, minimum=1, maximum=256),
         token=token,
     )
     table.finish()
@@ -294,7 +311,7 @@ def _absmartly(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Colle
         application_version=table.integer("application_version", 0),
         agent=table.text("agent", "intercom-absmartly-syncer"),
         hash_units=table.get("hash_units", bool, False),
-        timeout=float(table.get("timeout", (int, float), 30.0)),
+        timeout=table.seconds("timeout", 30.0),
         batch_size=_batch_size(table),
         api_key=key,
     )
@@ -307,6 +324,18 @@ def _batch_size(table: _Table) -> int:
     if size > 500:
         raise ConfigError(f"absmartly.batch_size: the Collector takes at most 500, got {size}")
     return size
+
+
+def _goal_name(table: _Table, default: str) -> str:
+    """A name the ABsmartly console can show: short, printable."""
+    name: str = table.text("name", default)
+    if len(name) > MAX_GOAL_NAME:
+        raise ConfigError(
+            f"{table.key('name')}: at most {MAX_GOAL_NAME} characters, got {len(name)}"
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise ConfigError(f"{table.key('name')}: must not hold control characters")
+    return name.strip()
 
 
 def _url(table: _Table, name: str, value: str) -> str:
@@ -356,12 +385,20 @@ def _goals(table: _Table) -> dict[str, GoalSettings]:
     table.finish()
     if not any(goal.enabled for goal in goals.values()):
         raise ConfigError("goals: every goal is disabled; enable at least one")
+    seen: dict[str, str] = {}
+    for goal in goals.values():
+        if goal.name in seen:
+            raise ConfigError(
+                f"goals.{goal.kind}.name: {goal.name!r} is also the name of {seen[goal.name]}; "
+                "each goal needs its own"
+            )
+        seen[goal.name] = goal.kind
     return goals
 
 
 def _goal(kind: str, raw: dict[str, Any], where: str) -> GoalSettings:
     table = _Table(raw, where)
-    name = table.text("name", DEFAULT_GOAL_NAMES[kind])
+    name = _goal_name(table, DEFAULT_GOAL_NAMES[kind])
     enabled = table.get("enabled", bool, True)
     props_raw = table.get("properties", dict, None)
     options: dict[str, Any] = {}
@@ -396,35 +433,50 @@ def _categories(table: _Table) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
-def _sync(table: _Table) -> SyncSettings:
-    database = table.text("database", "sqlite:////var/lib/syncer/state.db")
-    if not database.startswith("sqlite:///"):
-        raise ConfigError(f"sync.database: must be a sqlite:/// URL, got {database!r}")
+def _sync(table: _Table, path: Path | None) -> SyncSettings:
+    database = _database(table, path)
     # TOML gives an unquoted time as a datetime; to_epoch takes both forms.
     start_raw = table.get("start", object, "now")
     is_now = isinstance(start_raw, str) and start_raw.strip().lower() == "now"
     start = None if is_now else to_epoch(start_raw, "sync.start")
+    if start is not None and start > time.time():
+        raise ConfigError(
+            f"sync.start: {start_raw} is in the future; the daemon would read nothing until "
+            'then (use "now")'
+        )
     settings = SyncSettings(
         database=database,
         start=start,
-        poll_interval=table.integer("poll_interval", 60, minimum=5),
-        settle=table.integer("settle", 60),
-        overlap=table.integer("overlap", 300),
-        slice_seconds=table.integer("slice", 86_400, minimum=60),
-        contact_ttl=table.integer("contact_ttl", 86_400),
-        publish_timeout=table.integer("publish_timeout", 300, minimum=1),
+        poll_interval=table.integer("poll_interval", 60, minimum=5, maximum=3_600),
+        settle=table.integer("settle", 60, maximum=3_600),
+        overlap=table.integer("overlap", 300, maximum=DAY),
+        slice_seconds=table.integer("slice", DAY, minimum=60, maximum=366 * DAY),
+        contact_ttl=table.integer("contact_ttl", DAY, maximum=30 * DAY),
+        publish_timeout=table.integer("publish_timeout", 300, minimum=1, maximum=DAY),
         reconcile_interval=_interval(table, "reconcile_interval", 3_600),
-        reconcile_window=table.integer("reconcile_window", 86_400, minimum=60),
+        reconcile_window=table.integer("reconcile_window", DAY, minimum=60, maximum=30 * DAY),
         reresolve_interval=_interval(table, "reresolve_interval", 3_600),
-        reresolve_days=table.integer("reresolve_days", 30, minimum=1),
+        reresolve_days=table.integer("reresolve_days", 30, minimum=1, maximum=366),
     )
     table.finish()
     return settings
 
 
+def _database(table: _Table, path: Path | None) -> str:
+    """The state database's URL; a relative SQLite path is taken from the config's folder
+    (the folder must exist when the database is opened: see store/db.py)."""
+    database: str = table.text("database", "sqlite:////var/lib/syncer/state.db")
+    if not database.startswith("sqlite:///"):
+        raise ConfigError(f"sync.database: must be a sqlite:/// URL, got {database!r}")
+    file = Path(database.removeprefix("sqlite:///"))
+    if not file.is_absolute():
+        file = (path.parent if path is not None else Path.cwd()) / file
+    return f"sqlite:///{file}"
+
+
 def _interval(table: _Table, name: str, default: int) -> int:
     """Seconds between periodic passes: 0 turns the pass off, else at least a minute."""
-    value = table.integer(name, default)
+    value = table.integer(name, default, maximum=7 * DAY)
     if 0 < value < 60:
         raise ConfigError(f"{table.key(name)}: 0 (off) or at least 60 seconds, got {value}")
     return value

@@ -7,6 +7,7 @@ outbox, the publisher.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -28,11 +29,21 @@ class DemoResult:
     delivered: Counter[str]  # goal name -> goals the fake Collector accepted
     database: Path
     workspace: Workspace
+    kept: bool = True  # whether `database` is still there to look at
 
 
-def run(conversations: int = 300, folder: Path | None = None, seed: int = 1) -> DemoResult:
+def run(
+    conversations: int = 300, folder: Path | None = None, seed: int = 1, *, keep: bool = True
+) -> DemoResult:
+    """The demo in `folder` (a new temporary one by default, removed unless `keep`)."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="syncer-demo-"))
+        try:
+            return run(conversations, folder, seed, keep=keep)
+        finally:
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
     now = int(time.time())
-    folder = folder or Path(tempfile.mkdtemp(prefix="syncer-demo-"))
     database = folder / "state.db"
     workspace = generate(
         seed=seed, conversations=conversations, start=now - 14 * 86_400, end=now - 120
@@ -61,7 +72,7 @@ def run(conversations: int = 300, folder: Path | None = None, seed: int = 1) -> 
         config = config_mod.parse(raw, secrets=("intercom", "absmartly"), env=env)
         code = catchup.sync(config, now - 15 * 86_400, now, now, publish_timeout=30)
         delivered = Counter(name for name, _, _ in collector.goal_keys())
-    return DemoResult(code, delivered, database, workspace)
+    return DemoResult(code, delivered, database, workspace, keep)
 
 
 def render(result: DemoResult) -> str:
@@ -69,7 +80,10 @@ def render(result: DemoResult) -> str:
     lines = [f"{'goal':<{width}}  delivered", f"{'-' * width}  ---------"]
     lines += [f"{name:<{width}}  {count:>9}" for name, count in sorted(result.delivered.items())]
     lines += [f"{'total':<{width}}  {sum(result.delivered.values()):>9}", ""]
-    lines.append(f"database: {result.database}")
+    if result.kept:
+        lines.append(f"database: {result.database}")
+    else:
+        lines.append("the demo's database was removed (--keep keeps it)")
     lines.append(
         "Events whose contact has no external_id were kept as unattributed, as in production."
     )

@@ -46,9 +46,20 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):  # figures as data: log.info(..., extra={"fields": {...}})
+            entry.update({k: v for k, v in fields.items() if k not in entry})
         if record.exc_text:
             entry["exc"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
+
+
+def is_json() -> bool:
+    """Whether the syncer's log lines are JSON (`--log-format json`)."""
+    return any(
+        h.get_name() == "syncer" and isinstance(h.formatter, JsonFormatter)
+        for h in logging.getLogger().handlers
+    )
 
 
 def setup(level: str = "info", fmt: str = "text", secrets: Iterable[str] = ()) -> RedactSecrets:

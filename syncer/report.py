@@ -65,16 +65,16 @@ def status(config: Config, now: float) -> dict[str, Any]:
 
 
 def render(summary: dict[str, Any]) -> str:
-    lines = [f"database  {summary['database']}", "", "cursors"]
+    lines = [f"database  {summary['database']}", "", "scans"]
     if not summary["cursors"]:
-        lines.append("  (none yet)")
+        lines.append("  (none yet: the first cycle or sync starts them)")
     for c in summary["cursors"]:
         lines.append(
-            f"  {c['name']:<34} read up to {c['last_value_iso']}  lag {_span(c['lag_seconds'])}"
-            f"  (from {c['floor_iso']})"
+            f"  {cursor_title(c['name']):<52} read up to {c['last_value_iso']}, "
+            f"{_span(c['lag_seconds'])} behind"
         )
     counts = summary["outbox"]
-    lines += ["", "outbox  " + "  ".join(f"{k} {v}" for k, v in counts.items())]
+    lines += ["", "outbox  " + ", ".join(f"{v} {k}" for k, v in counts.items())]
     for title, key in (("unattributed", "unattributed_reasons"), ("dead", "dead_reasons")):
         for entry in summary[key][:10]:
             lines.append(f"  {title}: {entry['count']} x {entry['reason']}")
@@ -99,8 +99,9 @@ def render(summary: dict[str, Any]) -> str:
     lines.append(
         f"last error  {iso(error['at'])}  {error['error']}" if error else "last error  none"
     )
-    if summary["last_cycle"]:
-        lines.append(f"last cycle  {summary['last_cycle']}")
+    cycle = summary["last_cycle"]
+    if isinstance(cycle, dict):
+        lines.append(f"last cycle  {iso(cycle.get('at'))}  {cycle.get('summary', '')}")
     reconciled = summary["reconcile"]
     if reconciled:
         lines.append(
@@ -108,6 +109,13 @@ def render(summary: dict[str, Any]) -> str:
             f"events the live scans had missed ({reconciled['found_total']} in all)"
         )
     return "\n".join(lines)
+
+
+def cursor_title(name: str) -> str:
+    """A cursor in words: `user_messaged@1793491200` is a catch-up from that time."""
+    kind, _, since = name.partition("@")
+    words = kind.replace("_", " ")
+    return f"{words} (catch-up from {iso(int(since))})" if since.isdigit() else f"{words} (live)"
 
 
 def _span(seconds: int) -> str:
@@ -126,7 +134,7 @@ def outbox_rows(config: Config, statuses: list[str], limit: int) -> list[dict[st
             "status": r.status,
             "name": r.name,
             "achievedAt": r.achieved_at,
-            "units": json.loads(r.units) if r.units else [],
+            "units": [{"type": t, "uid": u} for t, u in json.loads(r.units)] if r.units else [],
             "reason": r.reason,
             "attempts": r.attempts,
             "last_error": r.last_error,

@@ -16,14 +16,15 @@ from syncer.store.db import open_database
 
 
 @contextlib.contextmanager
-def open_context(config: Config, *, scratch: bool = False) -> Iterator[Context]:
-    """A sync context; `scratch` uses a throwaway database so the real one is never touched."""
+def open_context(config: Config, *, scratch: bool = False, lock: bool = True) -> Iterator[Context]:
+    """A sync context; `scratch` uses a throwaway database so the real one is never touched;
+    without `lock` it works beside a running daemon (an operator's short command)."""
     with contextlib.ExitStack() as stack:
         if scratch:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="syncer-dry-"))
             sync = replace(config.sync, database=f"sqlite:///{Path(folder) / 'dry-run.db'}")
             config = replace(config, sync=sync)
-        db = open_database(config.sync.database)
+        db = open_database(config.sync.database, lock=lock)
         stack.callback(db.close)
         client = IntercomClient(config.intercom)
         stack.callback(client.close)

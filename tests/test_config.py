@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from syncer import config
+from syncer.cli import main
 from syncer.errors import ConfigError
 
 ENV = {"INTERCOM_ACCESS_TOKEN": "tok-123456", "ABSMARTLY_API_KEY": "key-123456"}
@@ -160,6 +161,49 @@ def test_example_config_is_valid() -> None:
             "intercom.token_env: 'MY TOKEN' is not an environment variable name",
         ),
         (lambda t: t + "[extra]\n", "extra: unknown key"),
+        (
+            lambda t: t.replace("[intercom]", "[intercom]\ntimeout = inf"),
+            "intercom.timeout: must be more than 0 and at most 600 seconds, got inf",
+        ),
+        (
+            lambda t: t.replace("[absmartly]", "[absmartly]\ntimeout = nan"),
+            "absmartly.timeout: must be more than 0 and at most 600 seconds, got nan",
+        ),
+        (
+            lambda t: t.replace("[intercom]", "[intercom]\ntimeout = 0"),
+            "intercom.timeout: must be more than 0",
+        ),
+        (
+            lambda t: t.replace("[absmartly]", "[absmartly]\ntimeout = -1"),
+            "absmartly.timeout: must be more than 0",
+        ),
+        (
+            lambda t: t + "poll_interval = 9223372036854775807\n",
+            "sync.poll_interval: must be at most 3600",
+        ),
+        (lambda t: t + "settle = 9999999999\n", "sync.settle: must be at most 3600"),
+        (lambda t: t + "overlap = -5\n", "sync.overlap: must be at least 0"),
+        (lambda t: t + "slice = 10\n", "sync.slice: must be at least 60"),
+        (lambda t: t + "contact_ttl = 99999999\n", "sync.contact_ttl: must be at most"),
+        (
+            lambda t: t.replace("[intercom]", "[intercom]\nconcurrency = 100000000"),
+            "intercom.concurrency: must be at most 256",
+        ),
+        (lambda t: t + 'start = "2999-01-01"\n', "sync.start: 2999-01-01 is in the future"),
+        (lambda t: t + 'start = "0001-01-01"\n', "sync.start: 0001-01-01 is before 2000-01-01"),
+        (
+            lambda t: t + f'[goals.user_messaged]\nname = "{"x" * 200}"\n',
+            "goals.user_messaged.name: at most 128 characters, got 200",
+        ),
+        (
+            lambda t: t + '[goals.user_messaged]\nname = "a\\tb"\n',
+            "goals.user_messaged.name: must not hold control characters",
+        ),
+        (
+            lambda t: t + '[goals.user_messaged]\nname = "intercom_ticket_created"\n',
+            "goals.ticket_created.name: 'intercom_ticket_created' is also the name of "
+            "user_messaged",
+        ),
     ],
 )
 def test_each_mistake_names_its_key(
@@ -231,3 +275,54 @@ def test_cli_bad_date_exits_2(cli: Callable, since: str) -> None:
     result = cli("--config", "/nonexistent.toml", "sync", "--since", since)
     assert result.code == 2
     assert result.err.startswith(f"syncer: --since: {since!r} is not an ISO 8601 date or time")
+
+
+def test_a_relative_database_path_is_taken_from_the_config_folder(tmp_path: Path) -> None:
+    """`sqlite:///state.db` next to the config, wherever the command runs from."""
+    cfg = load(BASE.replace("sqlite:////tmp/x.db", "sqlite:///state.db"), tmp_path)
+    assert cfg.sync.database == f"sqlite:///{tmp_path / 'state.db'}"
+
+
+def test_a_database_in_a_missing_folder_is_one_line_and_nothing_is_made(
+    tmp_path: Path, cli: Callable, write_config: Callable[..., Path], secrets: None
+) -> None:
+    """A typo in the folder: exit 2 naming sync.database; no folder, no file is created."""
+    missing = tmp_path / "no" / "such"
+    path = write_config(BASE.replace("/tmp/x.db", str(missing / "state.db")))
+    result = cli("--config", str(path), "sync", "--since", "2026-01-01")
+    assert result.code == 2
+    assert result.err.strip() == f"syncer: sync.database: the folder {missing} does not exist"
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sync", "--since", "0001-01-01"), "syncer: --since: 0001-01-01 is before 2000-01-01"),
+        (
+            ("sync", "--since", "2026-02-01", "--until", "2026-01-01"),
+            "syncer: --until: 2026-01-01T00:00:00Z is before --since (2026-02-01T00:00:00Z)",
+        ),
+        (("demo", "--conversations", "-5"), "must be from 10 to 20000, got -5"),
+        (("outbox", "list", "--limit", "0"), "must be from 1 to 1000000, got 0"),
+        (("sync", "--since", "2026-01-01", "--publish-timeout", "inf"), "at most 86400"),
+    ],
+)
+def test_out_of_range_options_are_one_line_exit_2(
+    args: tuple[str, ...],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    secrets: None,
+) -> None:
+    """Each option out of its range is named, exit 2, no traceback."""
+    path = write_config(BASE.replace("/tmp/x.db", str(tmp_path / "s.db")))
+    try:
+        code = main(["--config", str(path), *args])
+    except SystemExit as stopped:  # argparse's own checks end the parse this way
+        code = int(stopped.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err.strip().splitlines()[-1], err
+    assert "Traceback" not in err

@@ -24,16 +24,25 @@ def test_demo_table_matches_the_collector_and_the_truth(tmp_path: Path) -> None:
     assert result.database.exists()
 
 
-def test_demo_command_runs_with_no_config(tmp_path: Path) -> None:
-    """The README's first command: exits 0 with no config file or environment."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "syncer", "demo", "--conversations", "60"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_demo_command_runs_with_no_config_and_cleans_up(tmp_path: Path) -> None:
+    """The README's first command: exits 0 with no config file or environment, and leaves
+    no folder behind unless --keep says so."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+
+    def demo(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "syncer", "demo", "--conversations", "60", *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = demo()
     assert done.returncode == 0, done.stderr
     assert "intercom_conversation_started" in done.stdout
-    assert "database:" in done.stdout
+    assert not list(tmp_path.glob("syncer-demo-*"))
+    kept = demo("--keep")
+    assert kept.returncode == 0, kept.stderr
+    [folder] = tmp_path.glob("syncer-demo-*")
+    assert f"database: {folder / 'state.db'}" in kept.stdout

@@ -213,8 +213,15 @@ class Publisher:
                 outbox.mark_failed(conn, ids, verdict.transient)
         result.sent += len(verdict.sent)
         result.dead += len(verdict.dead)
-        for reason in set(verdict.dead.values()):
-            log.warning("dead-lettered: %s", reason)
+        if verdict.dead:
+            first = next(g for r in requests for g in r.goals if g.id in verdict.dead)
+            log.warning(
+                "dead-lettered %d %s (first: %s: %s); `outbox list --status dead` lists them",
+                len(verdict.dead),
+                "goal" if len(verdict.dead) == 1 else "goals",
+                first.key,
+                verdict.dead[first.id or 0],
+            )
         if verdict.transient is None:
             self._failures = 0
             return True

@@ -41,14 +41,15 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def open_database(url: str, *, writer: bool = True) -> Database:
-    """Open (creating and migrating if `writer`) the database; a second writer is refused.
+def open_database(url: str, *, writer: bool = True, lock: bool = True) -> Database:
+    """Open (creating and migrating if `writer`) the database; a second locking writer (a
+    daemon, a sync) is refused.
 
     A reader (`status`, `outbox list`) takes no lock and applies no migration, so it works
-    beside a running daemon.
+    beside a running daemon; so does a writer without `lock` (an operator's short command).
     """
     path = sqlite_path(url)
-    lock = _take_lock(path) if writer else None
+    held = _take_lock(path) if writer and lock else None
     try:
         if not writer and not path.exists():
             raise StateError(f"{path}: no database yet (run `syncer sync` or `syncer run` first)")
@@ -58,20 +59,22 @@ def open_database(url: str, *, writer: bool = True) -> Database:
         else:
             _check_revision(engine, path, want_current=True)
     except SQLAlchemyError as exc:
-        if lock is not None:
-            lock.close()
+        if held is not None:
+            held.close()
         raise StateError(f"{path}: cannot use the database ({_reason(exc)})") from None
     except BaseException:
-        if lock is not None:
-            lock.close()
+        if held is not None:
+            held.close()
         raise
-    return Database(engine, path, lock)
+    return Database(engine, path, held)
 
 
 def _take_lock(path: Path) -> IO[str]:
     lock_path = path.with_name(path.name + ".lock")
+    if not path.parent.is_dir():
+        # A typo must not quietly create a database somewhere else.
+        raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         handle = lock_path.open("a+", encoding="utf-8")
     except OSError as exc:
         if path.exists():  # a database that was there: the disk or mount changed under it

@@ -115,8 +115,12 @@ def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
 
 
 def listing(conn: Connection, statuses: Iterable[str], limit: int) -> list[Any]:
+    """Events of these statuses, oldest event first (by the time it happened)."""
     rows = conn.execute(
-        select(outbox).where(outbox.c.status.in_(list(statuses))).order_by(outbox.c.id).limit(limit)
+        select(outbox)
+        .where(outbox.c.status.in_(list(statuses)))
+        .order_by(outbox.c.achieved_at, outbox.c.id)
+        .limit(limit)
     )
     return list(rows)
 

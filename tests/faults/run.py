@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ("fault", "runs", "expected", "delivered", "lost", "duplicated")
+PYTEST = (sys.executable, "-m", "pytest", "-q", "-m", "slow or not slow", "tests/faults")
 
 
 def main() -> int:
@@ -23,8 +24,7 @@ def main() -> int:
         env = {**os.environ, "SYNCER_FAULT_REPORT": str(report)}
         done = subprocess.run(
             # The slow faults too (a real outage, the kill loop): the last -m wins over addopts.
-            [sys.executable, "-m", "pytest", "-q", "-m", "slow or not slow", "tests/faults"]
-            + sys.argv[1:],
+            [*PYTEST, *sys.argv[1:]],
             cwd=ROOT,
             env=env,
             check=False,
