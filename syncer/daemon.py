@@ -28,7 +28,7 @@ from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError, SyncerError
 from syncer.intercom.client import who
-from syncer.notify import Notifier
+from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
 from syncer.recovery import Retried
 from syncer.runtime import open_context
@@ -137,10 +137,17 @@ def _guarded(report: CycleReport, what: str, run: Callable[..., T], *args: Any) 
 
 
 class Daemon:
-    def __init__(self, ctx: Context, publisher: Publisher, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        publisher: Publisher,
+        notifier: Notifier,
+        liveness: Liveness | None = None,
+    ) -> None:
         self.ctx = ctx
         self.publisher = publisher
         self.notifier = notifier
+        self.liveness = liveness
         self.exit_code = 0
         self._cycle_lock = threading.Lock()
         self._scheduler: BlockingScheduler | None = None
@@ -151,6 +158,8 @@ class Daemon:
         with self._cycle_lock:
             if self.ctx.stop.is_set():
                 return None
+            if self.liveness is not None:
+                self.liveness.cycle_started()
             try:
                 report = run_cycle(self.ctx, self.publisher)
             except PermanentError as exc:
@@ -167,13 +176,17 @@ class Daemon:
                 log.exception("cycle failed unexpectedly; the next cycle retries")
                 pipeline.record_error(self.ctx, exc)
                 return None
+            finally:
+                if self.liveness is not None:
+                    self.liveness.cycle_ended()
             log.log(logging.WARNING if report.failures else logging.INFO, report.summary())
             if report.failures:
                 pipeline.record_error(self.ctx, report.failures[0])
             with self.ctx.db.engine.begin() as conn:
                 state.set_note(conn, "last_cycle", {"at": time.time(), "summary": report.summary()})
             self.notifier.status(report.summary())
-            self.notifier.watchdog()
+            if self.liveness is None:  # no timer pets the watchdog: a completed cycle does
+                self.notifier.watchdog()
             return report
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -221,6 +234,8 @@ class Daemon:
         self._scheduler = scheduler
         self._handle_signals()
         self.notifier.ready(f"polling every {poll_interval}s")
+        if self.liveness is not None:
+            self.liveness.pet_while(self.notifier, self.ctx.stop)
         if not self.ctx.stop.is_set():
             scheduler.start()
         # The cycle stops at its next page boundary, having committed what it read.
@@ -242,6 +257,11 @@ def run(config: Config, *, once: bool = False) -> int:
             log.info("Collector: %s", check_key(config.absmartly))
         except RetryableError as exc:
             log.warning("%s; delivery will retry", exc)
-        ctx.on_progress = lambda *_: notifier.watchdog()
-        daemon = Daemon(ctx, publisher, notifier)
+        interval = watchdog_seconds()
+        liveness = Liveness(interval) if interval and not once else None
+        if liveness is not None:
+            ctx.on_progress = lambda *_: liveness.progressed()
+        else:
+            ctx.on_progress = lambda *_: notifier.watchdog()
+        daemon = Daemon(ctx, publisher, notifier, liveness)
         return daemon.once() if once else daemon.run(config.sync.poll_interval)

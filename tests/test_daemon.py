@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from syncer.notify import Liveness
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
@@ -262,3 +263,42 @@ def test_refused_token_exits_1_before_ready(
     assert "wrong-token-1" not in output
     assert "Traceback" not in output
     assert "READY=1" not in notify.lines()
+
+
+def test_liveness_pets_while_idle_or_progressing_and_stops_when_a_cycle_is_stuck() -> None:
+    """Idle for any length of time: healthy. In a cycle: healthy while pages keep coming
+    within the interval; a cycle with no progress for the interval: not, so systemd's
+    watchdog restarts it."""
+    now = [0.0]
+    live = Liveness(10.0, clock=lambda: now[0])
+    now[0] = 1_000.0
+    assert live.healthy()  # idle for a long poll interval
+    live.cycle_started()
+    now[0] += 9
+    live.progressed()
+    now[0] += 9
+    assert live.healthy()
+    now[0] += 2
+    assert not live.healthy()  # 11 s with no page: stuck
+    live.cycle_ended()
+    assert live.healthy()
+
+
+def test_watchdog_pets_come_from_a_timer_while_the_daemon_idles(
+    fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    notify: NotifySocket,
+    daemons: list[Daemon],
+    tmp_path: Path,
+) -> None:
+    """With WatchdogSec shorter than the poll interval, an idle daemon still pets the
+    watchdog several times per interval: systemd never kills a healthy daemon."""
+    config = write(tmp_path, fake_intercom, fake_collector, LIVE)
+    daemon = Daemon(config, notify, tmp_path / "daemon.log", WATCHDOG_USEC="1200000")
+    daemons.append(daemon)
+    assert wait_until(lambda: "READY=1" in notify.lines(), 15), daemon.log.name
+    assert wait_until(lambda: any(line.startswith("STATUS=cycle:") for line in notify.lines()), 10)
+    before = notify.lines().count("WATCHDOG=1")
+    time.sleep(2.5)  # idle: the next cycle is POLL (5) seconds away
+    assert notify.lines().count("WATCHDOG=1") - before >= 4
+    assert daemon.terminate()[0] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from sqlalchemy.pool import NullPool
 
 from syncer.errors import ConfigError, StateError
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# `migrations/` in a checkout, installed as the package `syncer.migrations`.
+MIGRATIONS = Path(str(importlib.resources.files("syncer.migrations")))
 # How long a statement waits for another program's write lock before giving up with one line.
 BUSY_TIMEOUT_MS = 10_000
 

@@ -1,4 +1,4 @@
-"""Table definitions (SQLAlchemy Core). Migrations in `syncer/migrations` create them."""
+"""Table definitions (SQLAlchemy Core). Migrations in `migrations/` create them."""
 
 from __future__ import annotations
 

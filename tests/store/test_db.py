@@ -21,7 +21,7 @@ def goal(key: str, units: tuple = (("user_id", "u1"),)) -> Goal:
 
 def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
     """Opening creates the schema at head, in WAL mode."""
-    db = open_database(f"sqlite:///{tmp_path / 'a' / 's.db'}")
+    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
     try:
         with db.engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -78,12 +78,16 @@ def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         open_database(url)
 
 
-def test_unwritable_place_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
-    """A database path under a file (not a folder) names sync.database: exit status 2."""
+def test_a_place_that_is_no_folder_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    """A database path under a file, or under a folder that does not exist, names
+    sync.database (exit status 2), and no folder is made."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match=r"^sync\.database: cannot create the database in "):
+    with pytest.raises(ConfigError, match=r"^sync\.database: the folder .*/file/sub does not"):
         open_database(f"sqlite:///{blocker / 'sub' / 's.db'}")
+    with pytest.raises(ConfigError, match=r"^sync\.database: the folder .*/missing does not"):
+        open_database(f"sqlite:///{tmp_path / 'missing' / 's.db'}")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_outbox_keeps_one_row_per_key(tmp_path: Path) -> None:
