@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from syncer import logs, pipeline, recovery
+from syncer import logs, pipeline, recovery, words
 from syncer.absmartly.publisher import DrainResult, Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
@@ -88,10 +88,10 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
         results = scan_window(ctx, since, until, now)
     skipped = sum(stats.skipped for stats in results.values())
     print(
-        f"dry run {iso(since)} .. {iso(until)}: {sum(found.values())} goals "
+        f"dry run {iso(since)} .. {iso(until)}: {words.count(sum(found.values()), 'goal')} "
         f"({', '.join(f'{n} {c}' for n, c in sorted(found.items())) or 'none'}); "
-        f"{sum(unattributed.values())} unattributed; {skipped} unreadable objects skipped; "
-        "nothing was written",
+        f"{sum(unattributed.values())} unattributed; "
+        f"{words.count(skipped, 'unreadable object')} skipped; nothing was written",
         file=sys.stderr,
     )
     for reason, count in unattributed.most_common(5):
@@ -187,9 +187,10 @@ def _report(
     new = sum(stats.new for stats in results.values())
     unattributed = sum(stats.unattributed for stats in results.values())
     print(
-        f"sync {iso(since)} .. {iso(until)}: {new} new events stored ({unattributed} "
-        f"unattributed); {delivered.sent} goals delivered, {delivered.dead} dead-lettered"
-        + (f"; {retried.read} parked objects read" if retried.read else ""),
+        f"sync {iso(since)} .. {iso(until)}: {words.count(new, 'new event')} stored "
+        f"({unattributed} unattributed); {words.count(delivered.sent, 'goal')} delivered, "
+        f"{delivered.dead} dead-lettered"
+        + (f"; {words.count(retried.read, 'parked object')} read" if retried.read else ""),
         file=sys.stderr,
     )
     for failure in failures:
@@ -198,13 +199,13 @@ def _report(
         )
     if parked:
         print(
-            f"syncer: {parked} objects are parked (their requests keep failing; see `syncer "
-            "parked list`); every run and daemon cycle retries them",
+            f"syncer: {words.count(parked, 'object')} parked (their requests keep failing; "
+            "see `syncer parked list`); every run and daemon cycle retries them",
             file=sys.stderr,
         )
     if delivered.waiting:
         print(
-            f"syncer: {delivered.waiting} goals still waiting for the Collector "
+            f"syncer: {words.count(delivered.waiting, 'goal')} still waiting for the Collector "
             f"({delivered.error}); they stay in the outbox and the next run delivers them",
             file=sys.stderr,
         )

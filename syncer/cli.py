@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from syncer import __version__
+from syncer import __version__, words
 from syncer import config as config_mod
 from syncer.errors import SyncerError
 from syncer.logs import setup as setup_logging
@@ -317,7 +317,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
     with _writing(_load(args, secrets=())) as conn:
         count = outbox.retry_dead(conn, args.keys)
-    print(f"{count} dead events are pending again; the next sync or cycle sends them")
+    print(f"{words.count(count, 'dead event')} pending again; the next sync or cycle sends them")
     return EXIT_OK
 
 
@@ -329,7 +329,7 @@ def cmd_outbox_resolve(args: argparse.Namespace) -> int:
     with open_context(config, lock=False) as ctx:
         # Fresh lookups: the point is to see contacts as they are now.
         recovered, still = recovery.reresolve_unattributed(ctx, fresh=True)
-    print(f"{recovered} events recovered (now pending), {still} still unattributed")
+    print(f"{words.count(recovered, 'event')} recovered (now pending), {still} still unattributed")
     return EXIT_OK
 
 
@@ -349,7 +349,7 @@ def cmd_parked_retry(args: argparse.Namespace) -> int:
 
     with _writing(_load(args, secrets=())) as conn:
         count = parking.make_due(conn, args.ids)
-    print(f"{count} parked objects will be retried by the next cycle or sync")
+    print(f"{words.count(count, 'parked object')} to retry at the next cycle or sync")
     return EXIT_OK
 
 
@@ -358,7 +358,7 @@ def cmd_parked_drop(args: argparse.Namespace) -> int:
 
     with _writing(_load(args, secrets=())) as conn:
         count = parking.drop(conn, args.ids)
-    print(f"{count} parked objects dropped; their events will not be read")
+    print(f"{words.count(count, 'parked object')} dropped; their events will not be read")
     return EXIT_OK
 
 

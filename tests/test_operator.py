@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syncer.store.db import open_database
+from syncer.words import count
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
@@ -112,3 +113,12 @@ def test_status_speaks_plain_words_and_outbox_list_is_oldest_first(
     times = [row["achievedAt"] for row in rows]
     assert times == sorted(times)
     assert rows[0]["units"] == [{"type": "user_id", "uid": rows[0]["units"][0]["uid"]}]
+
+
+def test_counts_are_said_in_words() -> None:
+    """One of a thing is singular; any other number is plural."""
+    assert (count(1, "unit"), count(0, "unit"), count(2, "dead event")) == (
+        "1 unit",
+        "0 units",
+        "2 dead events",
+    )

@@ -81,7 +81,7 @@ def test_same_window_again_adds_nothing(
     assert first.code == 0, first.err
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err
-    assert ": 0 new events stored" in again.err
+    assert ": 0 new events stored" in again.err  # plural for zero, as in English
 
 
 def test_status_reports_cursors_counts_and_reasons(

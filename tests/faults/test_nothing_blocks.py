@@ -92,7 +92,7 @@ def test_a_conversation_that_always_answers_500_is_parked_and_the_rest_delivered
     )
     first = cli("--config", config, "sync", "--since", SINCE)
     assert first.code == 1
-    assert "1 objects are parked" in first.err
+    assert "1 object parked (their requests keep failing" in first.err
     expected = expected_deliveries(ws, 0, now)
     held = messages_of(ws, bad)
     assert held
