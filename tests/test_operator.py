@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syncer.store.db import open_database
-from syncer.words import count
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
+from syncer.words import count
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
 
 ENV = {**os.environ, "INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
