@@ -36,7 +36,6 @@ from syncer.absmartly.publisher import Publisher  # noqa: E402
 from syncer.config import CollectorSettings, IntercomSettings  # noqa: E402
 from syncer.intercom.client import IntercomClient  # noqa: E402
 from syncer.intercom.scans import Page, ScanSpec, scan  # noqa: E402
-from syncer.store import outbox  # noqa: E402
 from syncer.store.db import open_database  # noqa: E402
 from syncer.store.outbox import Goal  # noqa: E402
 from syncer.testing.fake_collector import FakeCollector  # noqa: E402
@@ -207,8 +206,7 @@ def delivery_speed(goals: int, folder: Path) -> float:
         )
         for i in range(goals)
     ]
-    with db.engine.begin() as conn:
-        outbox.insert_new(conn, batch)
+    db.store_page(batch, {})
     with FakeCollector(api_key=KEY) as collector:
         settings = CollectorSettings(collector.url, "K", "www", "production", api_key=KEY)
         publisher = Publisher(settings, db)

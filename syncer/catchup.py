@@ -17,7 +17,6 @@ from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
 from syncer.progress import Progress
 from syncer.runtime import open_context
-from syncer.store import parking
 from syncer.store.outbox import Goal
 from syncer.timeparse import iso
 
@@ -144,7 +143,7 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
     """
     with (
         open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
+        contextlib.closing(Publisher(config.absmartly, ctx.store)) as pub,
     ):
         early = DrainResult()
         progress = Progress(
@@ -166,8 +165,7 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
             raise
         finally:
             progress.done()  # after Ctrl-C too: the terminal's next line starts clean
-        with ctx.db.engine.connect() as conn:
-            parked = len(parking.listing(conn))
+        parked = len(ctx.store.parked())
         failures = [stats.error for stats in results.values() if stats.error]
         if failures or delivered.waiting:
             pipeline.record_error(ctx, (failures or [delivered.error or "goals still waiting"])[0])

@@ -23,7 +23,7 @@ from syncer.logs import setup as setup_logging
 from syncer.timeparse import to_epoch
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from syncer.store.store import Store
 
 log = logging.getLogger("syncer")
 
@@ -313,10 +313,8 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    from syncer.store import outbox
-
-    with _writing(_load(args, secrets=())) as conn:
-        count = outbox.retry_dead(conn, args.keys)
+    with _writing(_load(args, secrets=())) as store:
+        count = store.retry_dead(args.keys)
     print(f"{words.count(count, 'dead event')} pending again; the next sync or cycle sends them")
     return EXIT_OK
 
@@ -345,36 +343,31 @@ def cmd_parked_list(args: argparse.Namespace) -> int:
 
 
 def cmd_parked_retry(args: argparse.Namespace) -> int:
-    from syncer.store import parking
-
-    with _writing(_load(args, secrets=())) as conn:
-        count = parking.make_due(conn, args.ids)
+    with _writing(_load(args, secrets=())) as store:
+        count = store.retry_parked(args.ids)
     print(f"{words.count(count, 'parked object')} to retry at the next cycle or sync")
     return EXIT_OK
 
 
 def cmd_parked_drop(args: argparse.Namespace) -> int:
-    from syncer.store import parking
-
-    with _writing(_load(args, secrets=())) as conn:
-        count = parking.drop(conn, args.ids)
+    with _writing(_load(args, secrets=())) as store:
+        count = store.drop_parked(args.ids)
     print(f"{words.count(count, 'parked object')} dropped; their events will not be read")
     return EXIT_OK
 
 
 @contextlib.contextmanager
-def _writing(config: config_mod.Config) -> Iterator[Connection]:
-    """One transaction on the state database, for an operator's command."""
+def _writing(config: config_mod.Config) -> Iterator[Store]:
+    """The state database for an operator's short command."""
     from syncer.store.db import open_database
 
-    # No single-writer lock: a short transaction beside a running daemon is safe (SQLite
-    # serialises writers), and the operator should not have to stop the service for it.
-    db = open_database(config.sync.database, lock=False)
+    # No single-writer lock: a short transaction beside a running daemon is safe (the
+    # database serialises writers), and the operator should not have to stop the service.
+    store = open_database(config.sync.database, lock=False)
     try:
-        with db.engine.begin() as conn:
-            yield conn
+        yield store
     finally:
-        db.close()
+        store.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -32,7 +32,6 @@ from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
 from syncer.recovery import Retried
 from syncer.runtime import open_context
-from syncer.store import state
 
 log = logging.getLogger("syncer.daemon")
 
@@ -182,8 +181,7 @@ class Daemon:
             log.log(logging.WARNING if report.failures else logging.INFO, report.summary())
             if report.failures:
                 pipeline.record_error(self.ctx, report.failures[0])
-            with self.ctx.db.engine.begin() as conn:
-                state.set_note(conn, "last_cycle", {"at": time.time(), "summary": report.summary()})
+            self.ctx.store.note("last_cycle", {"at": time.time(), "summary": report.summary()})
             self.notifier.status(report.summary())
             if self.liveness is None:  # no timer pets the watchdog: a completed cycle does
                 self.notifier.watchdog()
@@ -249,7 +247,7 @@ def run(config: Config, *, once: bool = False) -> int:
     notifier = Notifier()
     with (
         open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db)) as publisher,
+        contextlib.closing(Publisher(config.absmartly, ctx.store)) as publisher,
     ):
         me = ctx.client.me()  # a refused token stops here, before READY=1
         log.info("Intercom: %s", who(me))

@@ -23,9 +23,9 @@ from syncer.errors import IntercomObjectError, PermanentError, SyncerError
 from syncer.intercom.client import IntercomClient
 from syncer.intercom.scans import Checkpoint, scan
 from syncer.kinds import Kind, kinds_for
-from syncer.store import outbox, parking, state
-from syncer.store.db import Database
+from syncer.store import parking
 from syncer.store.outbox import Goal
+from syncer.store.store import Store
 
 log = logging.getLogger("syncer.pipeline")
 
@@ -36,7 +36,7 @@ class Context:
 
     config: Config
     client: IntercomClient
-    db: Database
+    store: Store
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
     on_new: Callable[[list[Goal]], None] | None = None
@@ -87,15 +87,9 @@ def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
     """The daemon's window: from the cursor (less the overlap) to now less the settle time."""
     sync = ctx.config.sync
     hi = now - sync.settle
-    with ctx.db.engine.begin() as conn:
-        cursor = state.get_cursor(conn, kind.name)
-        if cursor is None:
-            # A fresh database starts at sync.start; "now" is pinned here so a restart
-            # does not skip what happened while it was down.
-            floor = sync.start if sync.start is not None else hi
-            state.put_cursor(conn, kind.name, floor - 1, floor)
-            cursor = state.get_cursor(conn, kind.name)
-            assert cursor is not None
+    # A fresh database starts at sync.start; "now" is pinned here so a restart does not
+    # skip what happened while it was down.
+    cursor = ctx.store.start_cursor(kind.name, sync.start if sync.start is not None else hi)
     lo = max(cursor.floor, cursor.last_value + 1 - sync.overlap)
     return Plan(kind.name, lo, hi, Window(cursor.floor, hi))
 
@@ -103,8 +97,7 @@ def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
 def reconcile_plan(ctx: Context, kind: Kind, now: int) -> Plan | None:
     """The trailing window the live scan already passed, to find what the search index
     showed it late: `[now - settle - reconcile_window, live cursor]`. None if empty."""
-    with ctx.db.engine.connect() as conn:
-        cursor = state.get_cursor(conn, kind.name)
+    cursor = ctx.store.cursor(kind.name)
     if cursor is None:
         return None
     lo = max(cursor.floor, now - ctx.config.sync.settle - ctx.config.sync.reconcile_window)
@@ -119,32 +112,19 @@ def catchup_plan(ctx: Context, kind: Kind, since: int, until: int, now: int) -> 
     "User messaged" searches on to now: a conversation whose latest contact reply came after
     `until` still holds messages inside the window.
     """
-    name = f"{kind.name}@{since}"
-    with ctx.db.engine.begin() as conn:
-        cursor = state.get_cursor(conn, name)
-        if cursor is None:
-            state.put_cursor(conn, name, since - 1, since)
-            resume = since
-        else:
-            resume = max(since, cursor.last_value + 1 - ctx.config.sync.overlap)
+    cursor = ctx.store.start_cursor(f"{kind.name}@{since}", since)
+    resume = max(since, cursor.last_value + 1 - ctx.config.sync.overlap)
     search_hi = max(until, now - ctx.config.sync.settle) if kind.fetch_whole else until
-    return Plan(name, resume, search_hi, Window(since, until))
+    return Plan(cursor.name, resume, search_hi, Window(since, until))
 
 
 def finish_catchup(ctx: Context, kind: Kind, plan: Plan, *, hand_over: bool) -> None:
     """Drop the catch-up cursor. With `hand_over` (the window reached now), carry the live
     cursor forward where the two meet, never back; a window in the past leaves it alone."""
-    since, until = plan.window.lo, plan.window.hi
     assert plan.cursor is not None
-    with ctx.db.engine.begin() as conn:
-        state.drop_cursor(conn, plan.cursor)
-        if not hand_over:
-            return
-        live = state.get_cursor(conn, kind.name)
-        if live is None:
-            state.put_cursor(conn, kind.name, until, since)
-        elif since - 1 <= live.last_value < until:
-            state.put_cursor(conn, kind.name, until, min(live.floor, since))
+    ctx.store.finish_catchup(
+        plan.cursor, kind.name, plan.window.lo, plan.window.hi, hand_over=hand_over
+    )
 
 
 def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, ScanStats]:
@@ -157,14 +137,15 @@ def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, 
     """
     kinds = kinds_for(ctx.config)
     with ThreadPoolExecutor(max(1, len(kinds)), thread_name_prefix="scan") as scans:
-        futures = {kind.name: scans.submit(_isolated, kind, scan_one) for kind in kinds}
+        futures = {kind.name: scans.submit(_isolated, ctx, kind, scan_one) for kind in kinds}
     return {name: future.result() for name, future in futures.items()}
 
 
-def _isolated(kind: Kind, scan_one: Callable[[Kind], ScanStats]) -> ScanStats:
+def _isolated(ctx: Context, kind: Kind, scan_one: Callable[[Kind], ScanStats]) -> ScanStats:
     try:
         return scan_one(kind)
     except PermanentError:
+        ctx.stop.set()  # an unusable database or a refused credential stops every scan now
         raise
     except SyncerError as exc:
         log.error("%s scan stopped: %s; the other scans go on", kind.name, exc)
@@ -188,8 +169,7 @@ def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
             return stats
         if isinstance(step, Checkpoint):
             if plan.cursor is not None:
-                with ctx.db.engine.begin() as conn:
-                    state.put_cursor(conn, plan.cursor, step.value, plan.window.lo)
+                ctx.store.move_cursor(plan.cursor, step.value, plan.window.lo)
             if ctx.on_progress is not None:
                 ctx.on_progress(kind.name, stats, step.value)
             continue
@@ -236,12 +216,7 @@ def store_objects(
             )
             unreadable[_object_name(kind, obj, reason)] = reason
     _note_skips(ctx, kind, unreadable, stats)
-    goals = resolve_goals(ctx, events)
-    with ctx.db.engine.begin() as conn:
-        new = outbox.insert_new(conn, goals)
-        state.put_progress(conn, progress or {})
-        if unpark is not None:
-            parking.unpark(conn, *unpark)
+    new = ctx.store.store_page(resolve_goals(ctx, events), progress or {}, unpark)
     stats.new += len(new)
     stats.unattributed += sum(1 for g in new if not g.units)
     if new and ctx.on_new is not None:
@@ -276,8 +251,7 @@ def _whole_conversations(
             stats_ = item.get("statistics")
             value = stats_.get("last_contact_reply_at") if isinstance(stats_, dict) else None
             read.unreadable[f"conversation {conv_id!r}"] = f"last_contact_reply_at is {value!r}"
-    with ctx.db.engine.connect() as conn:
-        seen = state.get_progress(conn, replies)
+    seen = ctx.store.progress(replies)
     wanted = [
         cid
         for cid, lcra in replies.items()
@@ -350,9 +324,8 @@ def _park(
 ) -> None:
     if not failed:
         return
-    with ctx.db.engine.begin() as conn:
-        for object_id, exc in failed.items():
-            parking.park(conn, kind, object_id, window.lo, window.hi, str(exc), exc.request)
+    reasons = {object_id: (str(exc), exc.request) for object_id, exc in failed.items()}
+    ctx.store.park(kind, reasons, window.lo, window.hi)
     if stats is not None:
         stats.parked += len(failed)
     log.warning(
@@ -414,17 +387,13 @@ def _cached_lookup(
     """(id -> object or None where Intercom has none, the ids whose lookup failed: parked)."""
     if not ids:
         return {}, set()
-    found: dict[str, Any] = {}
-    if not fresh:
-        with ctx.db.engine.connect() as conn:
-            found = state.cached(conn, kind, ids, ctx.config.sync.contact_ttl)
+    found = {} if fresh else ctx.store.cached(kind, ids, ctx.config.sync.contact_ttl)
     missing = sorted(ids - set(found))
     results = dict(zip(missing, ctx.pool.map(_attempt(fetch), missing), strict=True))
     failed = {i: r for i, r in results.items() if isinstance(r, IntercomObjectError)}
     fetched = {i: r for i, r in results.items() if i not in failed}
     if fetched:
-        with ctx.db.engine.begin() as conn:
-            state.put_cached(conn, kind, fetched)
+        ctx.store.cache(kind, fetched)
     _park(ctx, kind, failed, Window(0, 0))
     return {**found, **fetched}, set(failed)
 
@@ -449,14 +418,12 @@ def _note_skips(ctx: Context, kind: Kind, unreadable: Mapping[str, str], stats: 
 
 
 def _note(ctx: Context, what: str, objects: Mapping[str, str]) -> None:
-    with ctx.db.engine.begin() as conn:
-        parking.note_skipped(conn, what, dict(objects), time.time())
+    ctx.store.note_skipped(what, objects)
 
 
 def record_error(ctx: Context, exc: BaseException | str) -> None:
     """Remember the error for `syncer status`; never let that hide the error itself."""
     try:
-        with ctx.db.engine.begin() as conn:
-            state.set_note(conn, "last_error", {"at": time.time(), "error": str(exc)})
+        ctx.store.note("last_error", {"at": time.time(), "error": str(exc)})
     except Exception:  # the original error matters more than this note
         log.debug("could not record the last error", exc_info=True)

@@ -16,7 +16,7 @@ from syncer.detect import Event, Window
 from syncer.errors import IntercomObjectError
 from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
-from syncer.store import outbox, parking, state
+from syncer.store import parking
 from syncer.store.outbox import Goal
 
 log = logging.getLogger("syncer.recovery")
@@ -34,8 +34,7 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
     """Retry the parked objects that are due (every one, by default): a conversation is read
     and its events stored; a contact or company is cached and the events waiting on it are
     resolved again."""
-    with ctx.db.engine.connect() as conn:
-        due = parking.due(conn, now, ("conversation", *LOOKUPS))
+    due = ctx.store.parked_due(now, ("conversation", *LOOKUPS))
     done = Retried()
     healed_lookup = False
     for item in due:
@@ -49,8 +48,7 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
                 healed_lookup = True
             done.read += 1
         except IntercomObjectError as exc:
-            with ctx.db.engine.begin() as conn:
-                parking.failed_again(conn, item, str(exc), time.time())
+            ctx.store.failed_again(item, str(exc), time.time())
             done.still += 1
     if healed_lookup:
         reresolve_unattributed(ctx, reason=pipeline.LOOKUP_FAILED)
@@ -75,16 +73,12 @@ def _read_parked_conversation(ctx: Context, item: parking.Parked) -> None:
         unpark = (item.kind, item.object_id) if last else None
         pipeline.store_objects(ctx, kind, window, objects, stats, progress, unpark=unpark)
     if not readers:  # the goal that wanted it was disabled since
-        with ctx.db.engine.begin() as conn:
-            parking.unpark(conn, item.kind, item.object_id)
+        ctx.store.unpark(item.kind, item.object_id)
 
 
 def _read_parked_lookup(ctx: Context, item: parking.Parked) -> None:
     fetch = ctx.client.contact if item.kind == "contact" else ctx.client.company
-    found = fetch(item.object_id)
-    with ctx.db.engine.begin() as conn:
-        state.put_cached(conn, item.kind, {item.object_id: found})
-        parking.unpark(conn, item.kind, item.object_id)
+    ctx.store.cache(item.kind, {item.object_id: fetch(item.object_id)}, unpark=True)
 
 
 def reresolve_unattributed(
@@ -113,10 +107,9 @@ def reresolve_unattributed(
         ]
         fresh_goals = pipeline.resolve_goals(ctx, events, fresh=fresh)
         by_key = {g.key: g for g in fresh_goals}
-        with ctx.db.engine.begin() as conn:
-            for old in goals:
-                if old.key in by_key:
-                    outbox.reresolve(conn, replace(by_key[old.key], id=old.id))
+        ctx.store.reresolve(
+            replace(by_key[old.key], id=old.id) for old in goals if old.key in by_key
+        )
         recovered += sum(1 for g in fresh_goals if g.units)
         still += sum(1 for g in fresh_goals if not g.units)
     return recovered, still
@@ -125,8 +118,7 @@ def reresolve_unattributed(
 def _unattributed(
     ctx: Context, after: int, limit: int, since_ms: int | None, reason: str | None
 ) -> list[Goal]:
-    with ctx.db.engine.connect() as conn:
-        return outbox.unattributed_after(conn, after, limit, since_ms=since_ms, reason=reason)
+    return ctx.store.unattributed(after, limit, since_ms=since_ms, reason=reason)
 
 
 def reconcile(ctx: Context, now: int) -> ScanStats:
@@ -146,19 +138,17 @@ def reconcile(ctx: Context, now: int) -> ScanStats:
     for stats in pipeline.run_scans(ctx, scan_one).values():
         total.add(stats)
         total.complete &= stats.complete
-    with ctx.db.engine.begin() as conn:
-        notes = state.notes(conn)
-        state.set_note(
-            conn,
-            "reconcile",
-            {
-                "at": now,
-                "found": total.new,
-                "found_total": int(notes.get("reconcile", {}).get("found_total", 0)) + total.new,
-                "seconds": round(time.monotonic() - started, 1),
-                "error": total.error,
-            },
-        )
+    before = ctx.store.notes().get("reconcile") or {}
+    ctx.store.note(
+        "reconcile",
+        {
+            "at": now,
+            "found": total.new,
+            "found_total": int(before.get("found_total", 0)) + total.new,
+            "seconds": round(time.monotonic() - started, 1),
+            "error": total.error,
+        },
+    )
     level = logging.WARNING if total.new else logging.INFO
     log.log(
         level,
@@ -173,8 +163,7 @@ def due(ctx: Context, note: str, interval: int, now: int) -> bool:
     """Whether a periodic pass (`interval` seconds, 0 = off) is due by its note's time."""
     if interval <= 0:
         return False
-    with ctx.db.engine.connect() as conn:
-        last = state.notes(conn).get(note)
+    last = ctx.store.notes().get(note)
     return not isinstance(last, dict) or now - float(last.get("at", 0)) >= interval
 
 
@@ -183,8 +172,7 @@ def reresolve_recent(ctx: Context, now: int) -> tuple[int, int]:
     their contacts looked up afresh (a lead signs up, or is merged into a user, later)."""
     since_ms = (now - ctx.config.sync.reresolve_days * 86_400) * 1000
     recovered, still = reresolve_unattributed(ctx, since_ms=since_ms, fresh=True)
-    with ctx.db.engine.begin() as conn:
-        state.set_note(conn, "reresolve", {"at": now, "recovered": recovered, "still": still})
+    ctx.store.note("reresolve", {"at": now, "recovered": recovered, "still": still})
     if recovered:
         log.info("re-resolved: %d unattributed events now attributable", recovered)
     return recovered, still

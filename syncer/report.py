@@ -7,38 +7,37 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection
-
 from syncer.config import Config
-from syncer.store import outbox, parking, state
-from syncer.store.db import open_database, sqlite_path
+from syncer.store import outbox, parking
+from syncer.store.db import open_database
+from syncer.store.store import Store
 from syncer.timeparse import iso
 
 
 @contextlib.contextmanager
-def _reading(config: Config) -> Iterator[Connection]:
-    """A read-only connection; no writer's lock, so it works beside a running daemon."""
-    db = open_database(config.sync.database, writer=False)
+def _reading(config: Config) -> Iterator[Store]:
+    """The store, read-only: no writer's lock, so it works beside a running daemon."""
+    store = open_database(config.sync.database, writer=False)
     try:
-        with db.engine.connect() as conn:
-            yield conn
+        yield store
     finally:
-        db.close()
+        store.close()
 
 
 def status(config: Config, now: float) -> dict[str, Any]:
     """A summary, read without taking the writer's lock."""
-    with _reading(config) as conn:
-        cursors = state.all_cursors(conn)
-        counts = outbox.counts(conn)
-        unattributed = outbox.reasons(conn, outbox.UNATTRIBUTED)
-        dead = outbox.reasons(conn, outbox.DEAD)
-        notes = state.notes(conn)
-        parked = parking.reasons(conn)
-        skipped, last_skip = parking.skipped_summary(conn, parking.UNREADABLE)
-        truncated, _ = parking.skipped_summary(conn, parking.TRUNCATED)
+    with _reading(config) as store:
+        cursors = store.cursors()
+        counts = store.counts()
+        unattributed = store.reasons(outbox.UNATTRIBUTED)
+        dead = store.reasons(outbox.DEAD)
+        notes = store.notes()
+        parked = store.parked_reasons()
+        skipped, last_skip = store.skipped(parking.UNREADABLE)
+        truncated, _ = store.skipped(parking.TRUNCATED)
+        where = store.where
     return {
-        "database": str(sqlite_path(config.sync.database)),
+        "database": where,
         "cursors": [
             {
                 "name": c.name,
@@ -126,8 +125,8 @@ def _span(seconds: int) -> str:
 
 
 def outbox_rows(config: Config, statuses: list[str], limit: int) -> list[dict[str, Any]]:
-    with _reading(config) as conn:
-        rows = outbox.listing(conn, statuses, limit)
+    with _reading(config) as store:
+        rows = store.listing(statuses, limit)
     return [
         {
             "key": r.key,
@@ -150,8 +149,8 @@ def render_row(row: dict[str, Any]) -> str:
 
 
 def parked_rows(config: Config) -> list[dict[str, Any]]:
-    with _reading(config) as conn:
-        items = parking.listing(conn)
+    with _reading(config) as store:
+        items = store.parked()
     return [
         {
             "kind": p.kind,

@@ -24,12 +24,12 @@ def open_context(config: Config, *, scratch: bool = False, lock: bool = True) ->
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="syncer-dry-"))
             sync = replace(config.sync, database=f"sqlite:///{Path(folder) / 'dry-run.db'}")
             config = replace(config, sync=sync)
-        db = open_database(config.sync.database, lock=lock)
-        stack.callback(db.close)
+        store = open_database(config.sync.database, lock=lock)
+        stack.callback(store.close)
         client = IntercomClient(config.intercom)
         stack.callback(client.close)
         pool = ThreadPoolExecutor(
             max_workers=config.intercom.concurrency, thread_name_prefix="intercom"
         )
         stack.callback(pool.shutdown, cancel_futures=True)
-        yield Context(config=config, client=client, db=db, pool=pool)
+        yield Context(config=config, client=client, store=store, pool=pool)

@@ -27,7 +27,7 @@ def cycle_context(path: Path) -> Iterator[tuple[Context, Publisher]]:
     config = config_mod.load(path, env=env)
     with (
         open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.db)) as pub,
+        contextlib.closing(Publisher(config.absmartly, ctx.store)) as pub,
     ):
         yield ctx, pub
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from syncer.daemon import run_cycle
-from syncer.store import state
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
@@ -158,8 +157,7 @@ def test_a_search_index_lagging_ten_minutes_loses_nothing_with_reconciliation(
             if minute in (0, 6):
                 _activity(fake.workspace, clock.advance(10))
             run_cycle(ctx, pub, now=clock.advance(60))
-        with ctx.db.engine.connect() as conn:
-            note = state.notes(conn).get("reconcile")
+        note = ctx.store.notes().get("reconcile")
     expected = expected_deliveries(fake.workspace, t0, int(clock()))
     assert sum(expected.values()) == 10
     got = Counter(fake_collector.goal_keys())

@@ -21,8 +21,7 @@ from syncer import backoff
 from syncer.absmartly.payload import Request, build_requests, headers
 from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError, CollectorUnavailable
-from syncer.store import outbox, state
-from syncer.store.db import Database
+from syncer.store.store import Store
 
 log = logging.getLogger("syncer.publish")
 
@@ -115,13 +114,13 @@ class Publisher:
     def __init__(
         self,
         settings: CollectorSettings,
-        db: Database,
+        store: Store,
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.db = db
+        self.store = store
         self.clock = clock
         self.retry_at = 0.0  # no request before this time: the Collector is backing us off
         self.requests_made = 0
@@ -130,8 +129,7 @@ class Publisher:
             transport=transport, timeout=settings.timeout, headers=headers(settings)
         )
         self._batch_note = f"collector_batch_unsupported:{settings.endpoint}"
-        with db.engine.connect() as conn:
-            self.batch = not state.notes(conn).get(self._batch_note, False)
+        self.batch = not store.notes().get(self._batch_note, False)
 
     def close(self) -> None:
         self._http.close()
@@ -140,15 +138,13 @@ class Publisher:
         """Send until nothing is due, a transient failure starts a backoff, or `stop` is set."""
         result = DrainResult()
         while not (stop and stop.is_set()) and self.clock() >= self.retry_at:
-            with self.db.engine.connect() as conn:
-                goals = outbox.due(conn, FETCH_GOALS)
+            goals = self.store.due(FETCH_GOALS)
             if not goals:
                 break
             requests = build_requests(goals, hashed=self.settings.hash_units)
             if not self._deliver_batches(requests, result, stop):
                 break
-        with self.db.engine.connect() as conn:
-            result.waiting = outbox.pending(conn)
+        result.waiting = self.store.pending()
         return result
 
     def _deliver_batches(
@@ -171,8 +167,7 @@ class Publisher:
                 return self._record(verdict, requests, result)
             log.warning("Collector has no batch route; sending one request at a time")
             self.batch = False
-            with self.db.engine.begin() as conn:
-                state.set_note(conn, self._batch_note, True)
+            self.store.note(self._batch_note, True)
         for request in requests:
             verdict = self._send("/context", [request], batch=False)
             if not self._record(verdict, [request], result):
@@ -180,6 +175,9 @@ class Publisher:
         return True
 
     def _send(self, route: str, requests: list[Request], *, batch: bool) -> Verdict:
+        # Only a batch the store could write about goes out: its "sent" then most likely
+        # lands too, and the one-batch window of a double send stays that small.
+        self.store.sending(g.id for r in requests for g in r.goals if g.id is not None)
         published_at = int(self.clock() * 1000)
         bodies = [{"publishedAt": published_at, **r.body} for r in requests]
         payload = {"requests": bodies} if batch else bodies[0]
@@ -205,12 +203,8 @@ class Publisher:
 
     def _record(self, verdict: Verdict, requests: list[Request], result: DrainResult) -> bool:
         result.requests += 1
-        with self.db.engine.begin() as conn:
-            outbox.mark_sent(conn, verdict.sent)
-            outbox.mark_dead(conn, verdict.dead)
-            if verdict.transient:
-                ids = [g.id for r in requests for g in r.goals if g.id is not None]
-                outbox.mark_failed(conn, ids, verdict.transient)
+        tried = [g.id for r in requests for g in r.goals if g.id is not None]
+        self.store.record_delivery(verdict.sent, verdict.dead, tried, verdict.transient)
         result.sent += len(verdict.sent)
         result.dead += len(verdict.dead)
         if verdict.dead:

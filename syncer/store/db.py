@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import importlib.resources
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -13,11 +12,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from syncer.errors import ConfigError, StateError
+from syncer.store.store import Store
 
 # `migrations/` in a checkout, installed as the package `syncer.migrations`.
 MIGRATIONS = Path(str(importlib.resources.files("syncer.migrations")))
@@ -25,17 +25,20 @@ MIGRATIONS = Path(str(importlib.resources.files("syncer.migrations")))
 BUSY_TIMEOUT_MS = 10_000
 
 
-@dataclass
-class Database:
-    engine: Engine
-    path: Path
-    _lock: IO[str] | None = None
+class Flock:
+    """SQLite's single writer: an flock on a file beside the database, held while open.
+
+    There is no standby with SQLite, so there is nothing to fence: `check` passes.
+    """
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+
+    def check(self, conn: Connection) -> None:
+        return None
 
     def close(self) -> None:
-        self.engine.dispose()
-        if self._lock is not None:
-            self._lock.close()  # closing the file releases the flock
-            self._lock = None
+        self.handle.close()  # closing the file releases the flock
 
 
 def sqlite_path(url: str) -> Path:
@@ -43,7 +46,7 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def open_database(url: str, *, writer: bool = True, lock: bool = True) -> Database:
+def open_database(url: str, *, writer: bool = True, lock: bool = True) -> Store:
     """Open (creating and migrating if `writer`) the database; a second locking writer (a
     daemon, a sync) is refused.
 
@@ -68,7 +71,7 @@ def open_database(url: str, *, writer: bool = True, lock: bool = True) -> Databa
         if held is not None:
             held.close()
         raise
-    return Database(engine, path, held)
+    return Store(engine, str(path), Flock(held) if held is not None else None)
 
 
 def _take_lock(path: Path) -> IO[str]:

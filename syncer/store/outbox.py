@@ -163,6 +163,14 @@ def mark_failed(conn: Connection, ids: Iterable[int], error: str) -> None:
         )
 
 
+def mark_sending(conn: Connection, ids: Iterable[int], now: float) -> None:
+    """The goals are about to be sent: a write that must succeed first, so a database that
+    can no longer record "sent" (a full disk) stops delivery before a batch goes out."""
+    wanted = list(ids)
+    if wanted:
+        conn.execute(update(outbox).where(outbox.c.id.in_(wanted)).values(next_attempt_at=now))
+
+
 def retry_dead(conn: Connection, keys: Sequence[str] = ()) -> int:
     """Dead goals (all, or those keys) back to pending; returns how many."""
     stmt = update(outbox).where(outbox.c.status == DEAD)

@@ -15,8 +15,9 @@ from syncer.absmartly.publisher import Publisher, deliver, judge
 from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError
 from syncer.store import outbox
-from syncer.store.db import Database, open_database
+from syncer.store.db import open_database
 from syncer.store.outbox import Goal
+from syncer.store.store import Store as Database
 from syncer.testing.fake_collector import FakeCollector
 from tests.conftest import COLLECTOR_KEY
 

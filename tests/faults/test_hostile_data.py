@@ -20,7 +20,8 @@ from syncer.detect import Unreadable, Window
 from syncer.intercom.client import SearchPage
 from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, Plan
-from syncer.store.db import Database, open_database
+from syncer.store.db import open_database
+from syncer.store.store import Store as Database
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import config_text
@@ -156,7 +157,7 @@ def test_a_scan_over_hostile_pages_never_crashes(
     conversation's events are stored whatever its neighbours look like."""
     db, pool = scratch
     items = [h for h in hostile if h.get("id") != "good-1"] + [dict(GOOD)]
-    ctx = Context(config=CONFIG, client=PageClient(items), db=db, pool=pool)  # type: ignore[arg-type]
+    ctx = Context(config=CONFIG, client=PageClient(items), store=db, pool=pool)  # type: ignore[arg-type]
     plan = Plan(f"hostile-{kind.name}", 0, 10, Window(0, 2**62))
     stats = pipeline.run_scan(ctx, kind, plan)
     assert stats.complete

@@ -59,7 +59,7 @@ def catch_up(config: config_mod.Config, now: int, attempts: int = 8) -> Counter:
             IntercomClient(config.intercom, attempts=attempts, sleep=lambda _: None) as client,
             ThreadPoolExecutor(4) as pool,
         ):
-            ctx = Context(config=config, client=client, db=db, pool=pool)
+            ctx = Context(config=config, client=client, store=db, pool=pool)
             results = scan_window(ctx, now - SINCE_DAYS * 86_400, now, now)
         failed = [stats.error for stats in results.values() if stats.error]
         if failed:

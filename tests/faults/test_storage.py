@@ -114,7 +114,7 @@ def test_database_locked_by_another_program(
 ) -> None:
     """Another program holds a write lock past the busy timeout: one line, exit 1; once it
     lets go, a run delivers everything."""
-    monkeypatch.setattr("syncer.store.db.BUSY_TIMEOUT_MS", 300)  # not the real 10 s
+    monkeypatch.setattr("syncer.store.db.BUSY_TIMEOUT_MS", 1_000)  # not the real 10 s
     db = tmp_path / "s.db"
     config = write_config(config_text(fake_intercom.url, db, collector_url=fake_collector.url))
     holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
@@ -127,7 +127,11 @@ def test_database_locked_by_another_program(
         holder.execute("ROLLBACK")
         holder.close()
     assert locked.code == 1
-    assert "the database is locked by another program" in locked.err.strip().splitlines()[-1]
+    lines = locked.err.strip().splitlines()
+    assert any(
+        line.startswith("syncer: ") and "the database is locked by another program" in line
+        for line in lines
+    ), locked.err
     assert "Traceback" not in locked.err
     again = cli("--config", str(config), "sync", "--since", "2000-01-01")
     assert again.code == 0, again.err

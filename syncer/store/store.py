@@ -1,0 +1,238 @@
+"""The state database behind one interface: the rest of the syncer says what to record, the
+store owns the transactions, the SQL dialect and, on PostgreSQL, the lease that fences every
+write of the active instance.
+
+The modules beside this one (`outbox`, `state`, `parking`) hold the statements; only this
+class opens a transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+
+from syncer.store import outbox, parking, state
+from syncer.store.outbox import Goal
+from syncer.store.parking import Parked
+from syncer.store.state import Cursor
+
+
+class Fence(Protocol):
+    """Checks, inside a writing transaction, that this instance may still write."""
+
+    def check(self, conn: Connection) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Store:
+    def __init__(self, engine: Engine, where: str, fence: Fence | None = None) -> None:
+        self.engine = engine
+        self.where = where  # what `status` calls it: a file, or a server and database
+        self.fence = fence
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.fence is not None:
+            self.fence.close()
+            self.fence = None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            if self.fence is not None:
+                self.fence.check(conn)
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- cursors -----------------------------------------------------------------------------
+
+    def cursor(self, name: str) -> Cursor | None:
+        with self._read() as conn:
+            return state.get_cursor(conn, name)
+
+    def cursors(self) -> list[Cursor]:
+        with self._read() as conn:
+            return state.all_cursors(conn)
+
+    def start_cursor(self, name: str, floor: int) -> Cursor:
+        """The cursor, created just before `floor` if it is new."""
+        with self._write() as conn:
+            cursor = state.get_cursor(conn, name)
+            if cursor is None:
+                state.put_cursor(conn, name, floor - 1, floor)
+                cursor = state.get_cursor(conn, name)
+            assert cursor is not None
+            return cursor
+
+    def move_cursor(self, name: str, value: int, floor: int) -> None:
+        with self._write() as conn:
+            state.put_cursor(conn, name, value, floor)
+
+    def finish_catchup(
+        self, catchup: str, live: str, since: int, until: int, *, hand_over: bool
+    ) -> None:
+        """Drop a catch-up's cursor; with `hand_over`, carry the live cursor forward to
+        `until` where the two meet (or create it there), never back."""
+        with self._write() as conn:
+            state.drop_cursor(conn, catchup)
+            if not hand_over:
+                return
+            current = state.get_cursor(conn, live)
+            if current is None:
+                state.put_cursor(conn, live, until, since)
+            elif since - 1 <= current.last_value < until:
+                state.put_cursor(conn, live, until, min(current.floor, since))
+
+    # -- what a page stores ------------------------------------------------------------------
+
+    def progress(self, conversation_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        with self._read() as conn:
+            return state.get_progress(conn, conversation_ids)
+
+    def store_page(
+        self,
+        goals: Sequence[Goal],
+        progress: Mapping[str, tuple[int, int]],
+        unpark: tuple[str, str] | None = None,
+    ) -> list[Goal]:
+        """A page's new goals, its per-conversation progress and the parked object it
+        settles, in one transaction; returns the goals whose key was new."""
+        with self._write() as conn:
+            new = outbox.insert_new(conn, goals)
+            state.put_progress(conn, progress)
+            if unpark is not None:
+                parking.unpark(conn, *unpark)
+        return new
+
+    # -- contacts and companies --------------------------------------------------------------
+
+    def cached(self, kind: str, ids: Iterable[str], max_age: float) -> dict[str, Any]:
+        with self._read() as conn:
+            return state.cached(conn, kind, ids, max_age)
+
+    def cache(self, kind: str, objects: Mapping[str, Any], *, unpark: bool = False) -> None:
+        """Remember fetched objects (None: Intercom has none); `unpark` settles them."""
+        with self._write() as conn:
+            state.put_cached(conn, kind, objects)
+            if unpark:
+                for object_id in objects:
+                    parking.unpark(conn, kind, object_id)
+
+    # -- parked and skipped objects ----------------------------------------------------------
+
+    def park(self, kind: str, failed: Mapping[str, tuple[str, str]], lo: int, hi: int) -> None:
+        """object id -> (why, the request that failed)."""
+        with self._write() as conn:
+            for object_id, (why, request) in failed.items():
+                parking.park(conn, kind, object_id, lo, hi, why, request)
+
+    def failed_again(self, item: Parked, why: str, now: float) -> None:
+        with self._write() as conn:
+            parking.failed_again(conn, item, why, now)
+
+    def unpark(self, kind: str, object_id: str) -> None:
+        with self._write() as conn:
+            parking.unpark(conn, kind, object_id)
+
+    def parked_due(self, now: float, kinds: Sequence[str]) -> list[Parked]:
+        with self._read() as conn:
+            return parking.due(conn, now, kinds)
+
+    def parked(self) -> list[Parked]:
+        with self._read() as conn:
+            return parking.listing(conn)
+
+    def parked_reasons(self) -> list[tuple[str, str, int]]:
+        with self._read() as conn:
+            return parking.reasons(conn)
+
+    def retry_parked(self, ids: Iterable[str] = ()) -> int:
+        with self._write() as conn:
+            return parking.make_due(conn, ids)
+
+    def drop_parked(self, ids: Iterable[str]) -> int:
+        with self._write() as conn:
+            return parking.drop(conn, ids)
+
+    def note_skipped(self, what: str, objects: Mapping[str, str]) -> None:
+        with self._write() as conn:
+            parking.note_skipped(conn, what, dict(objects), time.time())
+
+    def skipped(self, what: str) -> tuple[int, str | None]:
+        with self._read() as conn:
+            return parking.skipped_summary(conn, what)
+
+    # -- notes for `status` ------------------------------------------------------------------
+
+    def note(self, key: str, value: Any) -> None:
+        with self._write() as conn:
+            state.set_note(conn, key, value)
+
+    def notes(self) -> dict[str, Any]:
+        with self._read() as conn:
+            return state.notes(conn)
+
+    # -- the outbox --------------------------------------------------------------------------
+
+    def due(self, limit: int) -> list[Goal]:
+        with self._read() as conn:
+            return outbox.due(conn, limit)
+
+    def pending(self) -> int:
+        with self._read() as conn:
+            return outbox.pending(conn)
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            return outbox.counts(conn)
+
+    def reasons(self, status: str) -> list[tuple[str, int]]:
+        with self._read() as conn:
+            return outbox.reasons(conn, status)
+
+    def listing(self, statuses: Iterable[str], limit: int) -> list[Any]:
+        with self._read() as conn:
+            return outbox.listing(conn, statuses, limit)
+
+    def sending(self, ids: Iterable[int]) -> None:
+        """Goals about to be sent; raises (before anything is sent) if the write fails."""
+        with self._write() as conn:
+            outbox.mark_sending(conn, ids, time.time())
+
+    def record_delivery(
+        self, sent: Iterable[int], dead: Mapping[int, str], failed: Iterable[int], error: str | None
+    ) -> None:
+        """One Collector answer's verdict: sent, dead-lettered, or tried and still pending."""
+        with self._write() as conn:
+            outbox.mark_sent(conn, sent)
+            outbox.mark_dead(conn, dead)
+            if error is not None:
+                outbox.mark_failed(conn, failed, error)
+
+    def retry_dead(self, keys: Sequence[str] = ()) -> int:
+        with self._write() as conn:
+            return outbox.retry_dead(conn, keys)
+
+    def unattributed(
+        self, after: int, limit: int, *, since_ms: int | None = None, reason: str | None = None
+    ) -> list[Goal]:
+        with self._read() as conn:
+            return outbox.unattributed_after(conn, after, limit, since_ms=since_ms, reason=reason)
+
+    def reresolve(self, goals: Iterable[Goal]) -> None:
+        with self._write() as conn:
+            for goal in goals:
+                outbox.reresolve(conn, goal)
