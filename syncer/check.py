@@ -11,7 +11,8 @@ from syncer.absmartly.publisher import check_key
 from syncer.config import Config, IntercomSettings
 from syncer.errors import IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
-from syncer.store.db import sqlite_path
+from syncer.store.db import is_postgres, open_database, sqlite_path
+from syncer.store.lease import holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ def run_checks(config: Config) -> Iterator[Finding]:
 
 
 def _database(config: Config) -> Finding:
+    if is_postgres(config.sync.database):
+        return _postgres(config)
     path = sqlite_path(config.sync.database)
     folder = next((p for p in (path, *path.parents) if p.exists()), None)
     if path.exists():
@@ -43,6 +46,19 @@ def _database(config: Config) -> Finding:
     if folder is not None and folder.is_dir() and os.access(folder, os.W_OK):
         return Finding("database", True, f"{path} (created at the first run)")
     return Finding("database", False, f"{path}: cannot be created here")
+
+
+def _postgres(config: Config) -> Finding:
+    """Reach the server, read (or create and migrate) the schema, say who is active."""
+    try:
+        store = open_database(config.sync.database, lock=False, password=config.sync.password)
+    except SyncerError as exc:
+        return Finding("database", False, str(exc))
+    try:
+        active = holder(store.engine)
+    finally:
+        store.close()
+    return Finding("database", True, f"{store.where}; active: {active or 'none yet'}")
 
 
 def _intercom(config: Config) -> Finding:

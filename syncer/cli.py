@@ -258,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load(args: argparse.Namespace, secrets: Sequence[str]) -> config_mod.Config:
     config = config_mod.load(config_mod.config_path(args.config), secrets=secrets)
     setup_logging(
-        args.log_level, args.log_format, (config.intercom.token, config.absmartly.api_key)
+        args.log_level,
+        args.log_format,
+        (config.intercom.token, config.absmartly.api_key, config.sync.password),
     )
     return config
 
@@ -363,7 +365,7 @@ def _writing(config: config_mod.Config) -> Iterator[Store]:
 
     # No single-writer lock: a short transaction beside a running daemon is safe (the
     # database serialises writers), and the operator should not have to stop the service.
-    store = open_database(config.sync.database, lock=False)
+    store = open_database(config.sync.database, lock=False, password=config.sync.password)
     try:
         yield store
     finally:

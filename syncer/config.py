@@ -103,6 +103,7 @@ class GoalSettings:
 class SyncSettings:
     database: str
     start: int | None  # None: "now", resolved when a fresh database first scans
+    password: str = field(default="", repr=False)  # PostgreSQL's, from sync.password_env
     poll_interval: int = 60
     settle: int = 60
     overlap: int = 300
@@ -113,6 +114,7 @@ class SyncSettings:
     reconcile_window: int = 86_400
     reresolve_interval: int = 3_600  # 0: off
     reresolve_days: int = 30
+    lease_retry: int = 5  # PostgreSQL: seconds between a standby's tries of the lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +267,7 @@ def parse(
     absmartly = _absmartly(_Table(root.get("absmartly", dict), "absmartly"), env, wanted)
     units = _units(root.get("units", list))
     goals = _goals(_Table(root.get("goals", dict, {}), "goals"))
-    sync = _sync(_Table(root.get("sync", dict, {}), "sync"), path)
+    sync = _sync(_Table(root.get("sync", dict, {}), "sync"), path, env)
     root.finish()
     return Config(intercom, absmartly, units, goals, sync, path)
 
@@ -433,8 +435,13 @@ def _categories(table: _Table) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
-def _sync(table: _Table, path: Path | None) -> SyncSettings:
+def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSettings:
     database = _database(table, path)
+    password = ""
+    if "password_env" in table.data:
+        if not database.startswith("postgresql"):
+            raise ConfigError("sync.password_env: only for a postgresql database")
+        _, password = _secret(table, "password_env", "", env, needed=True)
     # TOML gives an unquoted time as a datetime; to_epoch takes both forms.
     start_raw = table.get("start", object, "now")
     is_now = isinstance(start_raw, str) and start_raw.strip().lower() == "now"
@@ -447,6 +454,7 @@ def _sync(table: _Table, path: Path | None) -> SyncSettings:
     settings = SyncSettings(
         database=database,
         start=start,
+        password=password,
         poll_interval=table.integer("poll_interval", 60, minimum=5, maximum=3_600),
         settle=table.integer("settle", 60, maximum=3_600),
         overlap=table.integer("overlap", 300, maximum=DAY),
@@ -457,6 +465,7 @@ def _sync(table: _Table, path: Path | None) -> SyncSettings:
         reconcile_window=table.integer("reconcile_window", DAY, minimum=60, maximum=30 * DAY),
         reresolve_interval=_interval(table, "reresolve_interval", 3_600),
         reresolve_days=table.integer("reresolve_days", 30, minimum=1, maximum=366),
+        lease_retry=table.integer("lease_retry", 5, minimum=1, maximum=60),
     )
     table.finish()
     return settings
@@ -466,12 +475,37 @@ def _database(table: _Table, path: Path | None) -> str:
     """The state database's URL; a relative SQLite path is taken from the config's folder
     (the folder must exist when the database is opened: see store/db.py)."""
     database: str = table.text("database", "sqlite:////var/lib/syncer/state.db")
+    if database.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return _postgres_url(database)
     if not database.startswith("sqlite:///"):
-        raise ConfigError(f"sync.database: must be a sqlite:/// URL, got {database!r}")
+        raise ConfigError(
+            "sync.database: must be a sqlite:/// or postgresql+psycopg:// URL, got "
+            f"{database.split('@')[-1]!r}"
+        )
     file = Path(database.removeprefix("sqlite:///"))
     if not file.is_absolute():
         file = (path.parent if path is not None else Path.cwd()) / file
     return f"sqlite:///{file}"
+
+
+def _postgres_url(url: str) -> str:
+    """A PostgreSQL URL for psycopg 3, with no password in it (it belongs in the environment:
+    sync.password_env, PGPASSWORD or a .pgpass file)."""
+    rest = url.partition("://")[2]
+    userinfo = rest.split("@", 1)[0] if "@" in rest else ""
+    if ":" in userinfo:
+        raise ConfigError(
+            "sync.database: holds a password; put it in the environment (sync.password_env, "
+            "PGPASSWORD or ~/.pgpass), never in the file"
+        )
+    try:
+        import psycopg  # noqa: F401 - only to tell whether the extra is installed
+    except ImportError:
+        raise ConfigError(
+            "sync.database: PostgreSQL needs psycopg: pip install 'intercom-absmartly-syncer"
+            "[postgres]'"
+        ) from None
+    return f"postgresql+psycopg://{rest}"
 
 
 def _interval(table: _Table, name: str, default: int) -> int:

@@ -26,12 +26,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from syncer import pipeline, recovery
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
-from syncer.errors import PermanentError, RetryableError, SyncerError
+from syncer.errors import PermanentError, RetryableError, StateError, SyncerError
 from syncer.intercom.client import who
 from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
 from syncer.recovery import Retried
 from syncer.runtime import open_context
+from syncer.store.db import is_postgres
+from syncer.store.lease import PgLease, holder, wait_for
 
 log = logging.getLogger("syncer.daemon")
 
@@ -242,11 +244,43 @@ class Daemon:
         return self.exit_code
 
 
+def _take_lease(ctx: Context, notifier: Notifier, *, once: bool) -> bool:
+    """Become the active instance: at once for `--once` (or fail), else stand by, ready and
+    retrying every few seconds, until the lease is free or SIGTERM comes (False)."""
+    lease = PgLease(ctx.store.engine)
+    if once and not lease.try_acquire():
+        raise StateError(f"another syncer is active on this database ({holder(ctx.store.engine)})")
+    if not once:
+        told: list[str | None] = []
+
+        def waiting(active: str | None) -> None:
+            if not told:
+                log.info("standing by: %s holds the lease", active or "another instance")
+                notifier.ready(f"standby; active: {active or 'another instance'}")
+            told.append(active)
+
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        for sig in previous:
+            signal.signal(sig, lambda *_: ctx.stop.set())
+        try:
+            if not wait_for(lease, ctx.stop, waiting, every=ctx.config.sync.lease_retry):
+                lease.close()
+                return False
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    ctx.store.fence = lease
+    log.info("this instance is active (%s)", lease.holder)
+    return True
+
+
 def run(config: Config, *, once: bool = False) -> int:
     """Check credentials, then poll until SIGTERM (or run one cycle); returns the exit status."""
     notifier = Notifier()
+    postgres = is_postgres(config.sync.database)
     with (
-        open_context(config) as ctx,
+        # PostgreSQL's lease is taken below, after the checks: a standby is checked and ready.
+        open_context(config, lock=not postgres) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.store)) as publisher,
     ):
         me = ctx.client.me()  # a refused token stops here, before READY=1
@@ -255,6 +289,8 @@ def run(config: Config, *, once: bool = False) -> int:
             log.info("Collector: %s", check_key(config.absmartly))
         except RetryableError as exc:
             log.warning("%s; delivery will retry", exc)
+        if postgres and not _take_lease(ctx, notifier, once=once):
+            return 0  # stopped while standing by
         interval = watchdog_seconds()
         liveness = Liveness(interval) if interval and not once else None
         if liveness is not None:

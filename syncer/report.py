@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from syncer.config import Config
-from syncer.store import outbox, parking
+from syncer.store import lease, outbox, parking
 from syncer.store.db import open_database
 from syncer.store.store import Store
 from syncer.timeparse import iso
@@ -17,7 +17,7 @@ from syncer.timeparse import iso
 @contextlib.contextmanager
 def _reading(config: Config) -> Iterator[Store]:
     """The store, read-only: no writer's lock, so it works beside a running daemon."""
-    store = open_database(config.sync.database, writer=False)
+    store = open_database(config.sync.database, writer=False, password=config.sync.password)
     try:
         yield store
     finally:
@@ -36,8 +36,10 @@ def status(config: Config, now: float) -> dict[str, Any]:
         skipped, last_skip = store.skipped(parking.UNREADABLE)
         truncated, _ = store.skipped(parking.TRUNCATED)
         where = store.where
+        active = lease.holder(store.engine) if store.dialect == "postgresql" else None
     return {
         "database": where,
+        "active": active,  # PostgreSQL: the instance that holds the lease
         "cursors": [
             {
                 "name": c.name,
@@ -64,7 +66,10 @@ def status(config: Config, now: float) -> dict[str, Any]:
 
 
 def render(summary: dict[str, Any]) -> str:
-    lines = [f"database  {summary['database']}", "", "scans"]
+    lines = [f"database  {summary['database']}"]
+    if summary.get("active") is not None or summary["database"].startswith("postgresql"):
+        lines.append(f"active    {summary.get('active') or 'none (no instance holds the lease)'}")
+    lines += ["", "scans"]
     if not summary["cursors"]:
         lines.append("  (none yet: the first cycle or sync starts them)")
     for c in summary["cursors"]:

@@ -24,7 +24,7 @@ def open_context(config: Config, *, scratch: bool = False, lock: bool = True) ->
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="syncer-dry-"))
             sync = replace(config.sync, database=f"sqlite:///{Path(folder) / 'dry-run.db'}")
             config = replace(config, sync=sync)
-        store = open_database(config.sync.database, lock=lock)
+        store = open_database(config.sync.database, lock=lock, password=config.sync.password)
         stack.callback(store.close)
         client = IntercomClient(config.intercom)
         stack.callback(client.close)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from syncer.cli import main
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
 
+# A PostgreSQL server the tests may create databases on; .ci/run starts one and sets it.
+POSTGRES_ENV = "SYNCER_TEST_POSTGRES"
 INTERCOM_TOKEN = "test-intercom-token-0123456789"
 COLLECTOR_KEY = "test-collector-key-9876543210"
 
@@ -53,9 +58,38 @@ def fake_collector() -> Iterator[FakeCollector]:
         yield fake
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty database on the test server, dropped afterwards. Without a server the
+    test is skipped, except in CI (CI=true), where that is a failure."""
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_ENV} is not set: CI must run the PostgreSQL tests")
+        pytest.skip(f"no PostgreSQL server to test on (set {POSTGRES_ENV})")
+    name = f"syncer_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The state database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 's.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 def config_text(
     intercom_url: str,
-    database: Path,
+    database: Path | str,
     *,
     collector_url: str = "http://127.0.0.1:9/v1",
     extra: str = "",
@@ -67,8 +101,12 @@ def config_text(
         f'[absmartly]\nendpoint = "{collector_url}"\napplication = "www"\n'
         f'environment = "production"\n\n{units}\n'
         # A Collector a test forgot would otherwise be retried for the default 300 s.
-        f'[sync]\ndatabase = "sqlite:///{database}"\npublish_timeout = 5\n{sync}\n{extra}'
+        f'[sync]\ndatabase = "{_url(database)}"\npublish_timeout = 5\n{sync}\n{extra}'
     )
+
+
+def _url(database: Path | str) -> str:
+    return database if isinstance(database, str) else f"sqlite:///{database}"
 
 
 @pytest.fixture

@@ -113,8 +113,16 @@ def test_example_config_is_valid() -> None:
             "sync.start: 'last tuesday' is not an ISO 8601 date or time",
         ),
         (
-            lambda t: t.replace("sqlite:////tmp/x.db", "postgres://db"),
-            "sync.database: must be a sqlite:/// URL",
+            lambda t: t.replace("sqlite:////tmp/x.db", "mysql://db"),
+            "sync.database: must be a sqlite:/// or postgresql+psycopg:// URL, got 'mysql://db'",
+        ),
+        (
+            lambda t: t.replace("sqlite:////tmp/x.db", "postgresql://u:hunter2@db/s"),
+            "sync.database: holds a password; put it in the environment",
+        ),
+        (
+            lambda t: t + 'password_env = "PGPASS"\n',
+            "sync.password_env: only for a postgresql database",
         ),
         (
             lambda t: t + '[goals.conversation_started]\nname = ""\n',
@@ -326,3 +334,13 @@ def test_out_of_range_options_are_one_line_exit_2(
     assert code == 2
     assert message in err.strip().splitlines()[-1], err
     assert "Traceback" not in err
+
+
+def test_a_postgresql_url_takes_its_password_from_the_environment(tmp_path: Path) -> None:
+    """`postgresql://` becomes psycopg 3's URL; the password comes from `password_env` and
+    never shows in the config's repr."""
+    text = BASE.replace("sqlite:////tmp/x.db", "postgresql://syncer@db.internal/state")
+    cfg = load(text + 'password_env = "PGPASS"\n', tmp_path, env={**ENV, "PGPASS": "s3cret-pw"})
+    assert cfg.sync.database == "postgresql+psycopg://syncer@db.internal/state"
+    assert cfg.sync.password == "s3cret-pw"
+    assert "s3cret-pw" not in repr(cfg)

@@ -68,12 +68,13 @@ def test_a_cycle_fetches_a_conversation_only_when_its_contact_wrote_again(
     fake_intercom: FakeIntercom,
     fake_collector: FakeCollector,
     write_config: Callable,
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
     """Opened (the search item is all of it), answered by an admin (no contact reply), then
-    the contact writes again: only that last cycle fetches, and every message arrives once."""
+    the contact writes again: only that last cycle fetches, and every message arrives once
+    (on SQLite and on PostgreSQL)."""
     path = write_config(
-        config_text(fake_intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
+        config_text(fake_intercom.url, database_url, collector_url=fake_collector.url)
     )
     ws = fake_intercom.workspace
     user = ws.add_contact(external_id="talker")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -47,12 +48,15 @@ def test_sync_delivers_each_goal_exactly_once_twice_in_a_row(
     fake_collector: FakeCollector,
     write_config: Callable,
     cli: Callable,
-    tmp_path: Path,
+    database_url: str,
     now: int,
     secrets: None,
 ) -> None:
-    """A catch-up delivers the ground truth once; the same window again sends nothing."""
-    config = configure(write_config, tmp_path, fake_intercom, fake_collector)
+    """A catch-up delivers the ground truth once; the same window again sends nothing; on
+    SQLite and on PostgreSQL, and `status` reads either."""
+    config = write_config(
+        config_text(fake_intercom.url, database_url, collector_url=fake_collector.url)
+    )
     first = cli("--config", str(config), "sync", "--since", SINCE)
     assert first.code == 0, first.err
     truth = expected(fake_intercom.workspace, now)
@@ -63,6 +67,8 @@ def test_sync_delivers_each_goal_exactly_once_twice_in_a_row(
     assert again.code == 0, again.err
     assert len(fake_collector.requests) == requests
     assert delivered(fake_collector) == truth
+    status = json.loads(cli("--config", str(config), "status", "--json").out)
+    assert status["outbox"]["sent"] == sum(truth.values())
 
 
 def test_golden_payload_reproduces_the_guide(

@@ -12,11 +12,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from syncer.errors import ConfigError, StateError
+from syncer.store.lease import KEY, LeaseLost, PgLease, holder
 from syncer.store.store import Store
 
 # `migrations/` in a checkout, installed as the package `syncer.migrations`.
@@ -46,13 +47,22 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def open_database(url: str, *, writer: bool = True, lock: bool = True) -> Store:
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def open_database(
+    url: str, *, writer: bool = True, lock: bool = True, password: str | None = None
+) -> Store:
     """Open (creating and migrating if `writer`) the database; a second locking writer (a
-    daemon, a sync) is refused.
+    daemon, a sync) is refused: SQLite's by a file lock, PostgreSQL's by the lease.
 
     A reader (`status`, `outbox list`) takes no lock and applies no migration, so it works
-    beside a running daemon; so does a writer without `lock` (an operator's short command).
+    beside a running daemon; so does a writer without `lock` (an operator's short command,
+    or a PostgreSQL daemon that will wait for the lease as a standby).
     """
+    if is_postgres(url):
+        return _open_postgres(url, writer=writer, lock=lock, password=password)
     path = sqlite_path(url)
     held = _take_lock(path) if writer and lock else None
     try:
@@ -135,6 +145,55 @@ def _engine(path: Path, *, writer: bool = True) -> Engine:
     return engine
 
 
+def _open_postgres(url: str, *, writer: bool, lock: bool, password: str | None) -> Store:
+    parsed = make_url(url)
+    if password:
+        parsed = parsed.set(password=password)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
+    engine = create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=8,
+        max_overflow=64,
+        # Keepalives: a dead peer or a cut network ends the session within half a minute,
+        # which is what frees the lease for a standby.
+        connect_args={
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "application_name": "intercom-absmartly-syncer",
+        },
+    )
+
+    @event.listens_for(engine, "handle_error")
+    def _translate(context: Any) -> None:
+        if isinstance(context.original_exception, LeaseLost):
+            return
+        text_ = str(context.original_exception).strip().splitlines()
+        raise StateError(f"{where}: {text_[0] if text_ else 'database error'}")
+
+    try:
+        if writer:
+            migrate(engine, Path(where))
+        else:
+            _check_revision(engine, Path(where), want_current=True)
+        store = Store(engine, f"postgresql {where}")
+        if writer and lock:
+            lease = PgLease(engine)
+            if not lease.try_acquire():
+                active = holder(engine) or "another instance"
+                raise StateError(
+                    f"{where}: another syncer is active on this database ({active}); stop it first"
+                )
+            store.fence = lease
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
 def _alembic_config(connection: Any) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -146,6 +205,10 @@ def migrate(engine: Engine, path: Path) -> None:
     """Bring the schema to this version's head; refuse a database from a newer version."""
     _check_revision(engine, path, want_current=False)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two instances starting together: one migrates, the other waits, then finds
+            # nothing left to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": KEY + 1})
         command.upgrade(_alembic_config(connection), "head")
 
 

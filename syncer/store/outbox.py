@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from syncer.store.dialect import insert
 from syncer.store.tables import outbox
 
 PENDING, SENT, DEAD, UNATTRIBUTED = "pending", "sent", "dead", "unattributed"
@@ -41,19 +42,21 @@ def units_json(units: Sequence[tuple[str, str]]) -> str:
 
 
 def insert_new(conn: Connection, goals: Sequence[Goal]) -> list[Goal]:
-    """Insert the goals whose key is new; return those (the others were stored before)."""
-    if not goals:
-        return []
-    keys = [g.key for g in goals]
-    existing: set[str] = set(conn.scalars(select(outbox.c.key).where(outbox.c.key.in_(keys))))
-    fresh: dict[str, Goal] = {}
+    """Insert the goals whose key is new; return those (the others were stored before).
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING key`: no select-then-insert, so two
+    writers (a catch-up beside a daemon) can never both insert one key.
+    """
+    unique: dict[str, Goal] = {}
     for goal in goals:
-        if goal.key not in existing:
-            fresh.setdefault(goal.key, goal)
-    if fresh:
-        now = time.time()
-        conn.execute(outbox.insert(), [_row(goal, now) for goal in fresh.values()])
-    return list(fresh.values())
+        unique.setdefault(goal.key, goal)  # the first of a key wins
+    if not unique:
+        return []
+    now = time.time()
+    stmt = insert(conn, outbox).on_conflict_do_nothing(index_elements=[outbox.c.key])
+    rows = [_row(goal, now) for goal in unique.values()]
+    inserted = set(conn.scalars(stmt.returning(outbox.c.key), rows))
+    return [goal for key, goal in unique.items() if key in inserted]
 
 
 def _row(goal: Goal, now: float) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import Connection, case, delete, func, select, update
 
 from syncer import backoff
+from syncer.store.dialect import insert
 from syncer.store.tables import parked, skipped
 
 UNREADABLE, TRUNCATED = "unreadable", "truncated"
@@ -48,7 +48,7 @@ def park(
 ) -> None:
     """Record a failed object, widening the window it is wanted for if it was parked before."""
     now = time.time() if now is None else now
-    stmt = insert(parked).values(
+    stmt = insert(conn, parked).values(
         kind=kind,
         object_id=object_id,
         window_lo=lo,
@@ -64,8 +64,14 @@ def park(
         stmt.on_conflict_do_update(
             index_elements=[parked.c.kind, parked.c.object_id],
             set_={
-                "window_lo": func.min(parked.c.window_lo, stmt.excluded.window_lo),
-                "window_hi": func.max(parked.c.window_hi, stmt.excluded.window_hi),
+                "window_lo": case(
+                    (stmt.excluded.window_lo < parked.c.window_lo, stmt.excluded.window_lo),
+                    else_=parked.c.window_lo,
+                ),
+                "window_hi": case(
+                    (stmt.excluded.window_hi > parked.c.window_hi, stmt.excluded.window_hi),
+                    else_=parked.c.window_hi,
+                ),
                 "request": stmt.excluded.request,
                 "reason": stmt.excluded.reason,
                 "last_seen": stmt.excluded.last_seen,
@@ -142,7 +148,7 @@ def note_skipped(conn: Connection, what: str, objects: dict[str, str], now: floa
     rows = [
         {"what": what, "object": o[:300], "reason": r[:300], "at": now} for o, r in objects.items()
     ]
-    stmt = insert(skipped)
+    stmt = insert(conn, skipped)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[skipped.c.what, skipped.c.object],

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.sqlite import insert
 
+from syncer.store.dialect import insert
 from syncer.store.tables import cache, cursors, meta, progress
 
 
@@ -34,7 +34,7 @@ def all_cursors(conn: Connection) -> list[Cursor]:
 
 def put_cursor(conn: Connection, name: str, last_value: int, floor: int) -> None:
     values = {"last_value": last_value, "floor": floor, "updated_at": time.time()}
-    stmt = insert(cursors).values(name=name, **values)
+    stmt = insert(conn, cursors).values(name=name, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[cursors.c.name], set_=values))
 
 
@@ -58,7 +58,7 @@ def put_progress(conn: Connection, entries: Mapping[str, tuple[int, int]]) -> No
         {"conversation_id": cid, "last_contact_reply_at": lcra, "floor": floor}
         for cid, (lcra, floor) in entries.items()
     ]
-    stmt = insert(progress)
+    stmt = insert(conn, progress)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[progress.c.conversation_id],
@@ -98,7 +98,7 @@ def put_cached(conn: Connection, kind: str, objects: Mapping[str, Any]) -> None:
         }
         for oid, obj in objects.items()
     ]
-    stmt = insert(cache)
+    stmt = insert(conn, cache)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[cache.c.kind, cache.c.id],
@@ -109,7 +109,7 @@ def put_cached(conn: Connection, kind: str, objects: Mapping[str, Any]) -> None:
 
 
 def set_note(conn: Connection, key: str, value: Any) -> None:
-    stmt = insert(meta).values(key=key, value=json.dumps(value))
+    stmt = insert(conn, meta).values(key=key, value=json.dumps(value))
     conn.execute(
         stmt.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": stmt.excluded.value})
     )

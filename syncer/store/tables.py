@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -10,19 +10,21 @@ cursors = Table(
     "cursors",
     metadata,
     Column("name", String, primary_key=True),  # the scan kind, or "kind@since" for a catch-up
-    Column("last_value", Integer, nullable=False),  # every slice up to here was read and stored
-    Column("floor", Integer, nullable=False),  # the earliest time this cursor reads from
+    Column("last_value", BigInteger, nullable=False),  # every slice up to here was read, stored
+    Column("floor", BigInteger, nullable=False),  # the earliest time this cursor reads from
     Column("updated_at", Float, nullable=False),
 )
 
 outbox = Table(
     "outbox",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("key", String, nullable=False, unique=True),
     Column("kind", String, nullable=False),
     Column("name", String, nullable=False),
-    Column("achieved_at", Integer, nullable=False),  # ms
+    Column("achieved_at", BigInteger, nullable=False),  # ms
     Column("units", Text, nullable=True),  # canonical JSON [[type, uid], ...]; null if unattributed
     Column("properties", Text, nullable=False),  # JSON object
     Column("source", Text, nullable=False),  # JSON {"contact", "facts"}: to re-resolve later
@@ -41,8 +43,8 @@ progress = Table(
     metadata,
     Column("conversation_id", String, primary_key=True),
     # The last_contact_reply_at whose messages were all stored, from `floor` on.
-    Column("last_contact_reply_at", Integer, nullable=False),
-    Column("floor", Integer, nullable=False),
+    Column("last_contact_reply_at", BigInteger, nullable=False),
+    Column("floor", BigInteger, nullable=False),
 )
 
 cache = Table(
@@ -68,8 +70,8 @@ parked = Table(
     metadata,
     Column("kind", String, primary_key=True),  # conversation | contact | company
     Column("object_id", String, primary_key=True),
-    Column("window_lo", Integer, nullable=False),  # a conversation's events are kept in
-    Column("window_hi", Integer, nullable=False),  # [window_lo, window_hi] once it is read
+    Column("window_lo", BigInteger, nullable=False),  # a conversation's events are kept in
+    Column("window_hi", BigInteger, nullable=False),  # [window_lo, window_hi] once it is read
     Column("request", Text, nullable=False),  # "GET /conversations/123"
     Column("reason", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -87,4 +89,15 @@ skipped = Table(
     Column("object", String, primary_key=True),  # "conversation_rated: conversation '12'"
     Column("reason", Text, nullable=False),
     Column("at", Float, nullable=False),
+)
+
+# PostgreSQL's active instance: who holds the lease, and the epoch every fenced write checks.
+# A new holder raises the epoch, so a writer that lost the lease can never commit again.
+lease = Table(
+    "lease",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("epoch", BigInteger, nullable=False),
+    Column("holder", Text, nullable=False),  # host and pid
+    Column("since", Float, nullable=False),
 )

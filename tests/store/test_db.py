@@ -19,13 +19,14 @@ def goal(key: str, units: tuple = (("user_id", "u1"),)) -> Goal:
     return Goal(key, "conversation_started", "g", 1_000, units, {}, {"contact": {}, "facts": {}})
 
 
-def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
-    """Opening creates the schema at head, in WAL mode."""
-    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
+def test_fresh_database_is_migrated_to_head(database_url: str) -> None:
+    """Opening creates the schema at head (SQLite in WAL mode), on either database."""
+    db = open_database(database_url)
     try:
         with db.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            if db.dialect == "sqlite":
+                assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
             assert outbox.counts(conn) == {"pending": 0, "sent": 0, "dead": 0, "unattributed": 0}
     finally:
         db.close()
@@ -90,19 +91,24 @@ def test_a_place_that_is_no_folder_is_a_config_error_naming_the_key(tmp_path: Pa
     assert not (tmp_path / "missing").exists()
 
 
-def test_outbox_keeps_one_row_per_key(tmp_path: Path) -> None:
-    """Inserting a key twice keeps the first; only new keys are returned."""
-    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
+def test_outbox_keeps_one_row_per_key(database_url: str) -> None:
+    """Inserting a key twice keeps the first; only new keys are returned (one INSERT ... ON
+    CONFLICT DO NOTHING, on either database); a cursor, progress and notes round-trip."""
+    db = open_database(database_url)
     try:
-        with db.engine.begin() as conn:
-            assert [g.key for g in outbox.insert_new(conn, [goal("a"), goal("b"), goal("a")])] == [
-                "a",
-                "b",
-            ]
-        with db.engine.begin() as conn:
-            assert [g.key for g in outbox.insert_new(conn, [goal("b"), goal("c", ())])] == ["c"]
-            assert outbox.counts(conn)["pending"] == 2
-            assert outbox.counts(conn)["unattributed"] == 1
+        first = db.store_page([goal("a"), goal("b"), goal("a")], {"c1": (1_795_000_000, 5)})
+        assert [g.key for g in first] == ["a", "b"]
+        assert [g.key for g in db.store_page([goal("b"), goal("c", ())], {})] == ["c"]
+        assert (db.counts()["pending"], db.counts()["unattributed"]) == (2, 1)
+        assert db.progress(["c1"]) == {"c1": (1_795_000_000, 5)}
+        db.move_cursor("ticket_created", 1_795_000_000, 1_790_000_000)
+        assert db.cursor("ticket_created").last_value == 1_795_000_000  # type: ignore[union-attr]
+        db.note("x", {"y": 1})
+        assert db.notes()["x"] == {"y": 1}
+        db.park("conversation", {"9": ("500", "GET /conversations/9")}, 10, 20)
+        db.park("conversation", {"9": ("502", "GET /conversations/9")}, 5, 15)
+        [parked] = db.parked()
+        assert (parked.window_lo, parked.window_hi, parked.reason) == (5, 20, "502")
     finally:
         db.close()
 
