@@ -104,8 +104,10 @@ class SyncSettings:
     database: str
     start: int | None  # None: "now", resolved when a fresh database first scans
     password: str = field(default="", repr=False)  # PostgreSQL's, from sync.password_env
-    poll_interval: int = 60
-    settle: int = 60
+    # Measured in bench/freshness.py: p95 event-to-Collector 18 s at 10/10, for 0.2 % of the
+    # rate budget when idle; the overlap and the reconciliation pass catch what indexes late.
+    poll_interval: int = 10
+    settle: int = 10
     overlap: int = 300
     slice_seconds: int = 86_400
     contact_ttl: int = 86_400
@@ -125,6 +127,7 @@ class Config:
     goals: Mapping[str, GoalSettings]
     sync: SyncSettings
     path: Path | None = None
+    metrics_listen: str | None = None  # "host:port" for /metrics and /healthz; None: off
 
     def enabled_goals(self) -> list[GoalSettings]:
         return [goal for goal in self.goals.values() if goal.enabled]
@@ -268,8 +271,20 @@ def parse(
     units = _units(root.get("units", list))
     goals = _goals(_Table(root.get("goals", dict, {}), "goals"))
     sync = _sync(_Table(root.get("sync", dict, {}), "sync"), path, env)
+    listen = _metrics(_Table(root.get("metrics", dict, {}), "metrics"))
     root.finish()
-    return Config(intercom, absmartly, units, goals, sync, path)
+    return Config(intercom, absmartly, units, goals, sync, path, listen)
+
+
+def _metrics(table: _Table) -> str | None:
+    listen = table.get("listen", str, None)
+    table.finish()
+    if listen is None:
+        return None
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65_536:
+        raise ConfigError(f"metrics.listen: expected host:port (127.0.0.1:9464), got {listen!r}")
+    return str(listen)
 
 
 def _secret(
@@ -455,8 +470,8 @@ def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSetti
         database=database,
         start=start,
         password=password,
-        poll_interval=table.integer("poll_interval", 60, minimum=5, maximum=3_600),
-        settle=table.integer("settle", 60, maximum=3_600),
+        poll_interval=table.integer("poll_interval", 10, minimum=5, maximum=3_600),
+        settle=table.integer("settle", 10, maximum=3_600),
         overlap=table.integer("overlap", 300, maximum=DAY),
         slice_seconds=table.integer("slice", DAY, minimum=60, maximum=366 * DAY),
         contact_ttl=table.integer("contact_ttl", DAY, maximum=30 * DAY),

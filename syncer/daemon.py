@@ -28,6 +28,7 @@ from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError, StateError, SyncerError
 from syncer.intercom.client import who
+from syncer.metrics import Health, Metrics, serve
 from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
 from syncer.recovery import Retried
@@ -74,6 +75,22 @@ class CycleReport:
             *(f"failed: {failure}" for failure in self.failures),
         ]
         return "; ".join([text, *(e for e in extras if e)])
+
+    def fields(self) -> dict[str, Any]:
+        """The summary's figures as data, for JSON logs."""
+        scans = self.scans.values()
+        return {
+            "pages": sum(s.pages for s in scans),
+            "fetched": sum(s.fetched for s in scans),
+            "new": sum(s.new for s in scans),
+            "unattributed": sum(s.unattributed for s in scans),
+            "parked": sum(s.parked for s in scans),
+            "delivered": self.sent,
+            "dead": self.dead,
+            "waiting": self.waiting,
+            "seconds": round(self.seconds, 3),
+            "failures": list(self.failures),
+        }
 
     @property
     def complete(self) -> bool:
@@ -144,11 +161,13 @@ class Daemon:
         publisher: Publisher,
         notifier: Notifier,
         liveness: Liveness | None = None,
+        watch: tuple[Metrics, Health] | None = None,
     ) -> None:
         self.ctx = ctx
         self.publisher = publisher
         self.notifier = notifier
         self.liveness = liveness
+        self.watch = watch
         self.exit_code = 0
         self._cycle_lock = threading.Lock()
         self._scheduler: BlockingScheduler | None = None
@@ -180,7 +199,16 @@ class Daemon:
             finally:
                 if self.liveness is not None:
                     self.liveness.cycle_ended()
-            log.log(logging.WARNING if report.failures else logging.INFO, report.summary())
+            log.log(
+                logging.WARNING if report.failures else logging.INFO,
+                report.summary(),
+                extra={"fields": report.fields()},
+            )
+            if self.watch is not None:
+                metrics, health = self.watch
+                metrics.cycle(report.seconds, report.complete, report.reconciled, self.ctx.store)
+                if report.complete:
+                    health.last_cycle = time.time()
             if report.failures:
                 pipeline.record_error(self.ctx, report.failures[0])
             self.ctx.store.note("last_cycle", {"at": time.time(), "summary": report.summary()})
@@ -244,7 +272,28 @@ class Daemon:
         return self.exit_code
 
 
-def _take_lease(ctx: Context, notifier: Notifier, *, once: bool) -> bool:
+def _watch(config: Config, ctx: Context, publisher: Publisher) -> tuple[Metrics, Health] | None:
+    """With `[metrics] listen`: the hooks that feed Prometheus, and the server."""
+    if config.metrics_listen is None:
+        return None
+    metrics = Metrics()
+    health = Health(config.sync.poll_interval)
+    health.database = ctx.store.pending
+    ctx.client.transport.on_answer = metrics.intercom_answer
+    ctx.on_new = metrics.found
+    publisher.on_verdict = metrics.verdict
+    metrics.active.set(1)
+    serve(config.metrics_listen, metrics, health)
+    return metrics, health
+
+
+def _take_lease(
+    ctx: Context,
+    notifier: Notifier,
+    *,
+    once: bool,
+    watch: tuple[Metrics, Health] | None = None,
+) -> bool:
     """Become the active instance: at once for `--once` (or fail), else stand by, ready and
     retrying every few seconds, until the lease is free or SIGTERM comes (False)."""
     lease = PgLease(ctx.store.engine)
@@ -254,6 +303,9 @@ def _take_lease(ctx: Context, notifier: Notifier, *, once: bool) -> bool:
         told: list[str | None] = []
 
         def waiting(active: str | None) -> None:
+            if watch is not None:
+                watch[0].active.set(0)
+                watch[1].standby = True
             if not told:
                 log.info("standing by: %s holds the lease", active or "another instance")
                 notifier.ready(f"standby; active: {active or 'another instance'}")
@@ -270,6 +322,10 @@ def _take_lease(ctx: Context, notifier: Notifier, *, once: bool) -> bool:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     ctx.store.fence = lease
+    if watch is not None:
+        watch[0].active.set(1)
+        watch[1].standby = False
+        watch[1].started = time.time()
     log.info("this instance is active (%s)", lease.holder)
     return True
 
@@ -289,7 +345,8 @@ def run(config: Config, *, once: bool = False) -> int:
             log.info("Collector: %s", check_key(config.absmartly))
         except RetryableError as exc:
             log.warning("%s; delivery will retry", exc)
-        if postgres and not _take_lease(ctx, notifier, once=once):
+        watch = _watch(config, ctx, publisher) if not once else None
+        if postgres and not _take_lease(ctx, notifier, once=once, watch=watch):
             return 0  # stopped while standing by
         interval = watchdog_seconds()
         liveness = Liveness(interval) if interval and not once else None
@@ -297,5 +354,5 @@ def run(config: Config, *, once: bool = False) -> int:
             ctx.on_progress = lambda *_: liveness.progressed()
         else:
             ctx.on_progress = lambda *_: notifier.watchdog()
-        daemon = Daemon(ctx, publisher, notifier, liveness)
+        daemon = Daemon(ctx, publisher, notifier, liveness, watch)
         return daemon.once() if once else daemon.run(config.sync.poll_interval)

@@ -59,7 +59,14 @@ class NotifySocket:
 
 
 class Daemon:
-    def __init__(self, config: Path, notify: NotifySocket | None, log: Path, **env: str) -> None:
+    def __init__(
+        self,
+        config: Path,
+        notify: NotifySocket | None,
+        log: Path,
+        args: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         environment = {
             **os.environ,
             "INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN,
@@ -70,7 +77,7 @@ class Daemon:
             environment["NOTIFY_SOCKET"] = str(notify.path)
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncer", "--config", str(config), "run"],
+            [sys.executable, "-m", "syncer", "--config", str(config), *args, "run"],
             env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -21,6 +21,7 @@ from syncer import backoff
 from syncer.absmartly.payload import Request, build_requests, headers
 from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError, CollectorUnavailable
+from syncer.store.outbox import Goal
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.publish")
@@ -125,6 +126,8 @@ class Publisher:
         self.retry_at = 0.0  # no request before this time: the Collector is backing us off
         self.requests_made = 0
         self._failures = 0
+        # Told of each Collector verdict: its outcome, and the goals it took (metrics).
+        self.on_verdict: Callable[[str, list[Goal], int], None] | None = None
         self._http = httpx.Client(
             transport=transport, timeout=settings.timeout, headers=headers(settings)
         )
@@ -205,6 +208,11 @@ class Publisher:
         result.requests += 1
         tried = [g.id for r in requests for g in r.goals if g.id is not None]
         self.store.record_delivery(verdict.sent, verdict.dead, tried, verdict.transient)
+        if self.on_verdict is not None:
+            outcome = "failed" if verdict.transient else ("rejected" if verdict.dead else "ok")
+            taken = set(verdict.sent)
+            goals = [g for r in requests for g in r.goals if g.id in taken]
+            self.on_verdict(outcome, goals, len(verdict.dead))
         result.sent += len(verdict.sent)
         result.dead += len(verdict.dead)
         if verdict.dead:

@@ -75,6 +75,12 @@ class Pacer:
             return max(0.0, (self._reset_at or 0.0) - self._clock())
 
 
+def route(request: httpx.Request) -> str:
+    """`GET /conversations/{id}`: the request's route with object ids folded, for metrics."""
+    parts = [p if not p[:1].isdigit() else "{id}" for p in request.url.path.strip("/").split("/")]
+    return f"{request.method} /" + "/".join(parts)
+
+
 def _rate_headers(headers: httpx.Headers | None) -> tuple[int | None, float | None]:
     if headers is None:
         return None, None
@@ -103,6 +109,8 @@ class PacedRetryTransport(httpx.BaseTransport):
         self._sleep = sleep
         self.retries = 0
         self.rate_limited = 0  # 429s answered to us: the pacer should keep this at zero
+        # Told of every answer (route with ids folded, status, rate budget left): metrics.
+        self.on_answer: Callable[[str, int, int | None], None] | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a body must be replayable for a retry
@@ -119,6 +127,9 @@ class PacedRetryTransport(httpx.BaseTransport):
                 self._pause(request, type(exc).__name__, failures - 1, None)
                 continue
             self._pacer.observe(response.headers)
+            if self.on_answer is not None:
+                remaining = _rate_headers(response.headers)[0]
+                self.on_answer(route(request), response.status_code, remaining)
             if response.status_code == 429:
                 self.rate_limited += 1
             elif response.status_code in RETRY_STATUSES:
@@ -147,6 +158,7 @@ class PacedRetryTransport(httpx.BaseTransport):
             request.url.path,
             attempt + 1,
             wait,
+            extra={"fields": {"route": route(request), "status": what, "retry_in": wait}},
         )
         self._sleep(wait)
 

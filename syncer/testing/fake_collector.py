@@ -30,6 +30,7 @@ class Accepted:
     properties: Any
     hashed: bool
     published_at: int
+    received_at: float = 0.0  # when the fake took it (time.time()): freshness
 
 
 class FakeCollector(FakeServer):
@@ -186,6 +187,7 @@ class FakeCollector(FakeServer):
                             goal.get("properties"),
                             bool(request.get("hashed", False)),
                             request["publishedAt"],
+                            time.time(),
                         )
                     )
         return errors

@@ -1,0 +1,151 @@
+"""Watching the daemon: /metrics that agree with what the fakes saw, /healthz, JSON logs with
+their figures as fields, and goals delivered within seconds of the event."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from syncer.metrics import Health
+from syncer.testing.fake_collector import FakeCollector
+from syncer.testing.fake_intercom import FakeIntercom
+from tests.conftest import config_text
+from tests.test_daemon import Daemon, wait_until
+
+POLL = 5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback only
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as failed:
+        return failed.code, failed.read().decode()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics page: (name, labels) -> value."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.fixture
+def watched(
+    fake_intercom: FakeIntercom, fake_collector: FakeCollector, tmp_path: Path
+) -> Iterator[tuple[Daemon, str]]:
+    """A daemon polling every 5 s with metrics on a free loopback port and JSON logs."""
+    port = free_port()
+    path = tmp_path / "syncer.toml"
+    path.write_text(
+        config_text(
+            fake_intercom.url,
+            tmp_path / "s.db",
+            collector_url=fake_collector.url,
+            sync=f"settle = 0\noverlap = 5\npoll_interval = {POLL}\n",
+            extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n',
+        )
+    )
+    daemon = Daemon(path, None, tmp_path / "daemon.log", args=("--log-format", "json"))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_until(lambda: _up(base), 20), daemon.log.name
+        yield daemon, base
+    finally:
+        daemon.close()
+
+
+def _up(base: str) -> bool:
+    try:
+        return get(base + "/healthz")[0] in (200, 503)
+    except OSError:
+        return False
+
+
+def test_metrics_agree_with_the_fakes_and_logs_carry_fields(
+    watched: tuple[Daemon, str],
+    fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    tmp_path: Path,
+) -> None:
+    """Live activity reaches the Collector within a poll or two of happening; /metrics
+    parses, its delivered count and search calls agree with what the fakes recorded, the
+    freshness histogram counts every goal; /healthz is 200; each JSON log line parses and the
+    cycle lines carry their figures as fields."""
+    daemon, base = watched
+    ws = fake_intercom.workspace
+    user = ws.add_contact(external_id="watched")
+    for _ in range(3):
+        ws.start_conversation(user, int(time.time()))
+        time.sleep(1.0)
+    assert wait_until(lambda: len(fake_collector.goal_keys()) == 6, 3 * POLL)
+    lateness = [a.received_at - a.achieved_at / 1000 for a in fake_collector.accepted]
+    assert max(lateness) <= 2 * POLL + 3  # loose here; bench/freshness.py measures it
+    status, page = get(base + "/metrics")
+    assert status == 200
+    found = samples(page)
+    assert found[("syncer_goals_delivered_total", ())] == 6
+    assert found[("syncer_goal_freshness_seconds_count", ())] == 6
+    searches = fake_intercom.calls()["POST /conversations/search"]
+    route = (("route", "POST /conversations/search"), ("status", "200"))
+    assert found[("syncer_intercom_requests_total", route)] == searches
+    assert found[("syncer_events_found_total", (("kind", "conversation_started"),))] == 3
+    assert found[("syncer_outbox_pending", ())] == 0
+    assert found[("syncer_active", ())] == 1
+    assert get(base + "/healthz") == (200, "active\n")
+    daemon.terminate()
+    records = [json.loads(line) for line in Path(daemon.log.name).read_text().splitlines()]
+    cycles = [r for r in records if r["msg"].startswith("cycle:")]
+    assert cycles and all({"pages", "new", "delivered", "seconds"} <= set(r) for r in cycles)
+    assert sum(r["delivered"] for r in cycles) == 6
+
+
+def test_health_turns_503_without_a_completed_cycle_for_three_poll_intervals() -> None:
+    """On a fake clock: healthy after a cycle; 503 once three poll intervals pass without
+    one, or when the database does not answer; a standby is healthy and says so."""
+    now = [1_000.0]
+    health = Health(poll_interval=60, clock=lambda: now[0])
+    health.last_cycle = now[0]
+    now[0] += 179
+    assert health.check() == (True, "active")
+    now[0] += 2
+    assert health.check() == (False, "no completed cycle in three poll intervals")
+    health.last_cycle = now[0]
+    assert health.check()[0]
+
+    def broken() -> None:
+        raise OSError("gone")
+
+    health.database = broken
+    assert health.check() == (False, "database: OSError")
+    health.standby = True
+    assert health.check() == (True, "standby")
+
+
+@pytest.mark.slow  # waits out three real poll intervals of an Intercom outage
+def test_healthz_follows_an_intercom_outage(
+    watched: tuple[Daemon, str], fake_intercom: FakeIntercom
+) -> None:
+    """Intercom down for longer than three poll intervals: /healthz 503; back up: 200."""
+    _, base = watched
+    assert wait_until(lambda: get(base + "/healthz")[0] == 200, 3 * POLL)
+    fake_intercom.fail(503, times=10**6)
+    assert wait_until(lambda: get(base + "/healthz")[0] == 503, 3 * POLL + 60)
+    fake_intercom.faults.clear()
+    assert wait_until(lambda: get(base + "/healthz")[0] == 200, 90)
