@@ -50,7 +50,12 @@ def activity(ws: Workspace, rng: random.Random, users: list[str], convs: list[st
         author = ws.conversations[conv]["contacts"]["contacts"][0]["id"]
         ws.add_part(conv, now, author_type="user", author_id=author)
     elif draw < 0.9:
-        ws.rate(rng.choice(convs), now, rng.randint(1, 5))
+        # A rating changed twice between two polls shows only its last score to any poller:
+        # leave a minute between changes of one conversation's rating.
+        conv = rng.choice(convs)
+        rating = ws.conversations[conv]["conversation_rating"]
+        if rating is None or rating["updated_at"] < now - 60:
+            ws.rate(conv, now, rng.randint(1, 5))
     else:
         ws.add_ticket(user, now)
 
@@ -122,6 +127,10 @@ def main() -> int:
         got = Counter(collector.goal_keys())
         late = [a.received_at - a.achieved_at / 1000 for a in collector.accepted]
     exact = got == expected
+    if not exact:
+        for label, diff in (("missing", expected - got), ("extra", got - expected)):
+            names = Counter(name for name, _, _ in diff.elements())
+            print(f"{label}: {dict(names)}")
     print(
         f"\nfreshness at the defaults (poll_interval {defaults.poll_interval} s, settle "
         f"{defaults.settle} s), {args.latency * 1000:.0f} ms per Intercom call\n"

@@ -203,6 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parked_drop.add_argument("ids", nargs="+", metavar="ID", help="object ids")
     parked_drop.set_defaults(handler=cmd_parked_drop)
+
+    forget = commands.add_parser(
+        "forget",
+        help="remove every trace of one contact from the state (an erasure request)",
+        description="Remove one contact's personal data from the state database: the "
+        "properties, units and stored sources of their goals, and their cached contact. Goals "
+        "of theirs not yet sent are never sent. What deduplication needs (keys, times) stays, "
+        "so no later catch-up sends their goals again. Works beside a running daemon.",
+    )
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("--contact", metavar="ID", help="the Intercom contact id")
+    who.add_argument("--email", metavar="EMAIL", help="the contact's email address")
+    forget.set_defaults(handler=cmd_forget)
     return parser
 
 
@@ -376,6 +389,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from syncer import daemon
 
     return daemon.run(_load(args, secrets=("intercom", "absmartly")), once=args.once)
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    with _writing(_load(args, secrets=())) as store:
+        goals, contacts = store.forget(args.contact, args.email)
+    print(
+        f"forgot {words.count(len(contacts), 'contact')} ({', '.join(sorted(contacts)) or '-'}): "
+        f"personal data removed from {words.count(goals, 'goal')}; cached contacts dropped"
+    )
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -117,6 +117,7 @@ class SyncSettings:
     reresolve_interval: int = 3_600  # 0: off
     reresolve_days: int = 30
     lease_retry: int = 5  # PostgreSQL: seconds between a standby's tries of the lease
+    retain_days: int = 30  # personal data of sent goals kept this long; 0: forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +482,7 @@ def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSetti
         reresolve_interval=_interval(table, "reresolve_interval", 3_600),
         reresolve_days=table.integer("reresolve_days", 30, minimum=1, maximum=366),
         lease_retry=table.integer("lease_retry", 5, minimum=1, maximum=60),
+        retain_days=table.integer("retain_days", 30, maximum=3_650),
     )
     table.finish()
     return settings

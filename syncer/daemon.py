@@ -125,6 +125,7 @@ def run_cycle(ctx: Context, publisher: Publisher, now: int | None = None) -> Cyc
         report.reconciled = found.new if found else None
     if report.recovered or report.reconciled:
         _deliver(ctx, publisher, report)
+    _guarded(report, "retention", recovery.prune, ctx, now)
     report.seconds = time.monotonic() - started
     return report
 

@@ -167,6 +167,27 @@ def due(ctx: Context, note: str, interval: int, now: int) -> bool:
     return not isinstance(last, dict) or now - float(last.get("at", 0)) >= interval
 
 
+PRUNE_STEPS = 10  # batches of 500 per cycle: 5,000 goals, a few short transactions
+
+
+def prune(ctx: Context, now: int) -> int:
+    """Retention, a few small batches per cycle: what ABsmartly has had for `retain_days`
+    keeps only what deduplication needs; unattributed goals past the re-resolution horizon
+    likewise; cached contacts past their age go. Returns how many rows were reduced."""
+    sync = ctx.config.sync
+    if sync.retain_days <= 0:
+        return 0
+    sent_before = (now - sync.retain_days * 86_400) * 1000
+    unattributed_before = (now - sync.reresolve_days * 86_400) * 1000
+    total = 0
+    for _ in range(PRUNE_STEPS):
+        done = ctx.store.prune(sent_before, unattributed_before, sync.contact_ttl)
+        total += sum(done.values())
+        if not any(done.values()) or ctx.stop.is_set():
+            break
+    return total
+
+
 def reresolve_recent(ctx: Context, now: int) -> tuple[int, int]:
     """The daemon's hourly pass: unattributed events younger than `sync.reresolve_days`, with
     their contacts looked up afresh (a lead signs up, or is merged into a user, later)."""

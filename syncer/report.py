@@ -37,9 +37,13 @@ def status(config: Config, now: float) -> dict[str, Any]:
         truncated, _ = store.skipped(parking.TRUNCATED)
         where = store.where
         active = lease.holder(store.engine) if store.dialect == "postgresql" else None
+        size = store.size()
+        oldest = store.oldest_personal()
     return {
         "database": where,
         "active": active,  # PostgreSQL: the instance that holds the lease
+        "size_bytes": size,
+        "oldest_personal_data": iso(oldest / 1000) if oldest is not None else None,
         "cursors": [
             {
                 "name": c.name,
@@ -66,7 +70,10 @@ def status(config: Config, now: float) -> dict[str, Any]:
 
 
 def render(summary: dict[str, Any]) -> str:
-    lines = [f"database  {summary['database']}"]
+    size = summary.get("size_bytes")
+    lines = [f"database  {summary['database']}" + (f"  ({_bytes(size)})" if size else "")]
+    if summary.get("oldest_personal_data"):
+        lines.append(f"personal data kept from {summary['oldest_personal_data']} on")
     if summary.get("active") is not None or summary["database"].startswith("postgresql"):
         lines.append(f"active    {summary.get('active') or 'none (no instance holds the lease)'}")
     lines += ["", "scans"]
@@ -113,6 +120,13 @@ def render(summary: dict[str, Any]) -> str:
             f"events the live scans had missed ({reconciled['found_total']} in all)"
         )
     return "\n".join(lines)
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def cursor_title(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.resources
+import logging
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +20,8 @@ from sqlalchemy.pool import NullPool
 from syncer.errors import ConfigError, StateError
 from syncer.store.lease import KEY, LeaseLost, PgLease, holder
 from syncer.store.store import Store
+
+log = logging.getLogger("syncer.store")
 
 # `migrations/` in a checkout, installed as the package `syncer.migrations`.
 MIGRATIONS = Path(str(importlib.resources.files("syncer.migrations")))
@@ -68,9 +71,12 @@ def open_database(
     try:
         if not writer and not path.exists():
             raise StateError(f"{path}: no database yet (run `syncer sync` or `syncer run` first)")
+        if writer:
+            _private(path)
         engine = _engine(path, writer=writer)
         if writer:
             migrate(engine, path)
+            _incremental_vacuum(engine)
         else:
             _check_revision(engine, path, want_current=True)
     except SQLAlchemyError as exc:
@@ -84,13 +90,51 @@ def open_database(
     return Store(engine, str(path), Flock(held) if held is not None else None)
 
 
+def _private(path: Path) -> None:
+    """The database holds personal data: its file is 0600 whatever the umask (SQLite gives
+    its -wal and -shm files the database's own mode). One others can already read is named."""
+    if not path.parent.is_dir():
+        # A typo must not quietly create a database somewhere else.
+        raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
+    try:
+        if path.exists():
+            if path.stat().st_mode & 0o077:
+                log.warning(
+                    "%s can be read by other users and holds personal data; chmod 600 it", path
+                )
+            return
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot create the database ({exc.strerror})") from None
+
+
+def _incremental_vacuum(engine: Engine) -> None:
+    """Pages freed by retention go back to the file system in small steps (`prune`): this
+    needs auto_vacuum = INCREMENTAL, set on a new database and, once, on an old one."""
+    with engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA auto_vacuum").scalar()
+    if mode == 2:
+        return
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        cursor.execute("VACUUM")
+        cursor.close()
+    finally:
+        raw.close()
+
+
 def _take_lock(path: Path) -> IO[str]:
     lock_path = path.with_name(path.name + ".lock")
     if not path.parent.is_dir():
         # A typo must not quietly create a database somewhere else.
         raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
     try:
-        handle = lock_path.open("a+", encoding="utf-8")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        handle = os.fdopen(fd, "a+", encoding="utf-8")
     except OSError as exc:
         if path.exists():  # a database that was there: the disk or mount changed under it
             raise StateError(f"{path}: cannot open the database ({exc.strerror})") from None
@@ -133,6 +177,8 @@ def _engine(path: Path, *, writer: bool = True) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
+        # Before the first table: a new database frees pages incrementally (see prune).
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit that says "sent" or moves a cursor survives a power cut.
         cursor.execute("PRAGMA synchronous=FULL")

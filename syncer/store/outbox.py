@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, or_, select, update
 
 from syncer.store.dialect import insert
 from syncer.store.tables import outbox
@@ -73,7 +73,14 @@ def _row(goal: Goal, now: float) -> dict[str, Any]:
         "attempts": 0,
         "next_attempt_at": 0.0,
         "created_at": now,
+        "contact_id": _contact_id(goal.source),
     }
+
+
+def _contact_id(source: Mapping[str, Any]) -> str | None:
+    contact = source.get("contact")
+    value = contact.get("id") if isinstance(contact, Mapping) else None
+    return str(value) if value is not None else None
 
 
 def from_row(row: Any) -> Goal:
@@ -103,6 +110,13 @@ def pending(conn: Connection) -> int:
     """How many goals wait to be sent: a range of the `outbox_due` index, not a whole scan."""
     query = select(func.count()).select_from(outbox).where(outbox.c.status == PENDING)
     return int(conn.scalar(query) or 0)
+
+
+def oldest_pending(conn: Connection) -> float | None:
+    """When the goal that has waited longest was stored (None when nothing waits)."""
+    query = select(func.min(outbox.c.created_at)).where(outbox.c.status == PENDING)
+    value = conn.scalar(query)
+    return float(value) if value is not None else None
 
 
 def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
@@ -175,8 +189,9 @@ def mark_sending(conn: Connection, ids: Iterable[int], now: float) -> None:
 
 
 def retry_dead(conn: Connection, keys: Sequence[str] = ()) -> int:
-    """Dead goals (all, or those keys) back to pending; returns how many."""
-    stmt = update(outbox).where(outbox.c.status == DEAD)
+    """Dead goals (all, or those keys) back to pending; returns how many. A goal whose units
+    retention or `forget` removed cannot be sent again and stays dead."""
+    stmt = update(outbox).where(outbox.c.status == DEAD, outbox.c.units.is_not(None))
     if keys:
         stmt = stmt.where(outbox.c.key.in_(list(keys)))
     result = conn.execute(stmt.values(status=PENDING, reason=None, attempts=0))
@@ -193,13 +208,86 @@ def unattributed_after(
 ) -> list[Goal]:
     """Unattributed goals past `after_id`, in id order: achieved since `since_ms`, with
     `reason`, where given."""
-    query = select(outbox).where(outbox.c.status == UNATTRIBUTED, outbox.c.id > after_id)
+    query = select(outbox).where(
+        outbox.c.status == UNATTRIBUTED, outbox.c.id > after_id, outbox.c.source != GONE
+    )
     if since_ms is not None:
         query = query.where(outbox.c.achieved_at >= since_ms)
     if reason is not None:
         query = query.where(outbox.c.reason == reason)
     rows = conn.execute(query.order_by(outbox.c.id).limit(limit))
     return [from_row(row) for row in rows]
+
+
+GONE = "{}"  # what a pruned goal keeps of its properties and source
+# What retention and `forget` leave of a goal: its key, kind, name, time and status, which is
+# all that deduplication needs, so a later catch-up over the same period sends nothing twice.
+_WITHOUT_PERSONAL_DATA = {"properties": GONE, "source": GONE, "units": None, "contact_id": None}
+
+
+_STUB = ("key", "kind", "achieved_at", "status", "reason", "attempts", "created_at")
+
+
+def prune(
+    conn: Connection, statuses: Sequence[str], before_ms: int, limit: int, reason: str | None
+) -> int:
+    """Reduce up to `limit` goals of these statuses achieved before `before_ms` to what
+    deduplication needs (and give them `reason`, if one is given); returns how many.
+
+    Each is deleted and stored again as a stub, in the same transaction: shrinking rows in
+    place would leave every old page holding a little data, never freed, while deleted rows
+    free whole pages that the database reuses (and SQLite's incremental vacuum returns), and
+    the stubs pack densely at the table's end. The key never leaves the table at a commit,
+    so no writer can store the same goal again meanwhile.
+    """
+    chosen = conn.execute(
+        select(outbox.c.id, *(outbox.c[name] for name in _STUB))
+        .where(
+            outbox.c.status.in_(list(statuses)),
+            outbox.c.achieved_at < before_ms,
+            outbox.c.source != GONE,
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+    ).fetchall()
+    if not chosen:
+        return 0
+    conn.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in chosen])))
+    stubs = [
+        {
+            **{name: getattr(row, name) for name in _STUB},
+            **_WITHOUT_PERSONAL_DATA,
+            "name": "",  # a stub is never sent again: its goal's name is not needed
+            "reason": reason if reason is not None else row.reason,
+            "next_attempt_at": 0.0,
+        }
+        for row in chosen
+    ]
+    conn.execute(insert(conn, outbox), stubs)
+    return len(chosen)
+
+
+def forget(conn: Connection, contact_ids: Iterable[str], email: str | None) -> int:
+    """Remove one contact's personal data from every goal of theirs; a goal not yet sent is
+    never sent (dead, "forgotten on request"). Returns how many goals."""
+    ids = list(contact_ids)
+    conditions: list[ColumnElement[bool]] = [outbox.c.contact_id.in_(ids)] if ids else []
+    if email:
+        conditions.append(outbox.c.units.contains(email, autoescape=True))
+        conditions.append(outbox.c.properties.contains(email, autoescape=True))
+    if not conditions:
+        return 0
+    match = or_(*conditions)
+    unsent = update(outbox).where(match, outbox.c.status.in_([PENDING, UNATTRIBUTED]))
+    conn.execute(unsent.values(status=DEAD, reason="forgotten on request"))
+    result = conn.execute(update(outbox).where(match).values(**_WITHOUT_PERSONAL_DATA))
+    return int(result.rowcount or 0)
+
+
+def oldest_personal(conn: Connection) -> int | None:
+    """The time (ms) of the oldest goal that still holds personal data."""
+    value = conn.scalar(select(func.min(outbox.c.achieved_at)).where(outbox.c.source != GONE))
+    return int(value) if value is not None else None
 
 
 def reresolve(conn: Connection, goal: Goal) -> None:

@@ -108,6 +108,30 @@ def put_cached(conn: Connection, kind: str, objects: Mapping[str, Any]) -> None:
     )
 
 
+def prune_cache(conn: Connection, max_age: float, limit: int) -> int:
+    """Forget up to `limit` cached contacts and companies older than `max_age` seconds."""
+    stale = select(cache.c.kind, cache.c.id).where(cache.c.fetched_at < time.time() - max_age)
+    rows = conn.execute(stale.limit(limit)).fetchall()
+    for kind, oid in rows:
+        conn.execute(delete(cache).where(cache.c.kind == kind, cache.c.id == oid))
+    return len(rows)
+
+
+def forget_cached(conn: Connection, contact_ids: Iterable[str], email: str | None) -> set[str]:
+    """Drop cached contacts by id or email; returns the ids of those found by email too."""
+    ids = set(contact_ids)
+    if email:
+        found = conn.execute(
+            select(cache.c.id).where(
+                cache.c.kind == "contact", cache.c.data.contains(email, autoescape=True)
+            )
+        )
+        ids |= {str(row[0]) for row in found}
+    if ids:
+        conn.execute(delete(cache).where(cache.c.kind == "contact", cache.c.id.in_(list(ids))))
+    return ids
+
+
 def set_note(conn: Connection, key: str, value: Any) -> None:
     stmt = insert(conn, meta).values(key=key, value=json.dumps(value))
     conn.execute(

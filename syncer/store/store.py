@@ -195,6 +195,10 @@ class Store:
         with self._read() as conn:
             return outbox.pending(conn)
 
+    def oldest_pending(self) -> float | None:
+        with self._read() as conn:
+            return outbox.oldest_pending(conn)
+
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             return outbox.counts(conn)
@@ -231,6 +235,62 @@ class Store:
     ) -> list[Goal]:
         with self._read() as conn:
             return outbox.unattributed_after(conn, after, limit, since_ms=since_ms, reason=reason)
+
+    # -- retention and erasure ---------------------------------------------------------------
+
+    def prune(
+        self,
+        sent_before_ms: int,
+        unattributed_before_ms: int,
+        cache_max_age: float,
+        batch: int = 500,
+    ) -> dict[str, int]:
+        """One small step of retention: the personal data of up to `batch` sent or dead goals
+        older than the first time, of unattributed ones older than the second, and stale
+        cached contacts; each in its own short transaction, so no writer waits long."""
+        done: dict[str, int] = {}
+        with self._write() as conn:
+            done["sent"] = outbox.prune(
+                conn, (outbox.SENT, outbox.DEAD), sent_before_ms, batch, None
+            )
+        with self._write() as conn:
+            done["unattributed"] = outbox.prune(
+                conn,
+                (outbox.UNATTRIBUTED,),
+                unattributed_before_ms,
+                batch,
+                "expired: older than the re-resolution horizon (sync.reresolve_days)",
+            )
+        with self._write() as conn:
+            done["cache"] = state.prune_cache(conn, cache_max_age, batch)
+        if any(done.values()) and self.dialect == "sqlite":
+            # Hand the freed pages back to the file system a little at a time.
+            with self._write() as conn:
+                conn.exec_driver_sql("PRAGMA incremental_vacuum(1000)")
+        return done
+
+    def forget(self, contact_id: str | None, email: str | None) -> tuple[int, set[str]]:
+        """Every trace of one contact, by id or email: (goals stripped, contact ids forgotten,
+        the email's included)."""
+        with self._write() as conn:
+            ids = state.forget_cached(conn, [contact_id] if contact_id else [], email)
+            return outbox.forget(conn, ids, email), ids
+
+    def oldest_personal(self) -> int | None:
+        with self._read() as conn:
+            return outbox.oldest_personal(conn)
+
+    def size(self) -> int | None:
+        """The database's size in bytes, as its engine reports it."""
+        with self._read() as conn:
+            if self.dialect == "sqlite":
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
+                page = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
+                return int(pages) * int(page)
+            if self.dialect == "postgresql":
+                query = "SELECT pg_database_size(current_database())"
+                return int(conn.exec_driver_sql(query).scalar() or 0)
+        return None
 
     def reresolve(self, goals: Iterable[Goal]) -> None:
         with self._write() as conn:

@@ -35,8 +35,11 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float, nullable=True),
+    Column("contact_id", String, nullable=True),  # whose event: for `forget`
 )
 Index("outbox_due", outbox.c.status, outbox.c.next_attempt_at, outbox.c.id)
+Index("outbox_age", outbox.c.status, outbox.c.achieved_at)
+Index("outbox_contact", outbox.c.contact_id)
 
 progress = Table(
     "progress",

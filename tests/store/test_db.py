@@ -26,7 +26,7 @@ def test_fresh_database_is_migrated_to_head(database_url: str) -> None:
         with db.engine.connect() as conn:
             if db.dialect == "sqlite":
                 assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
             assert outbox.counts(conn) == {"pending": 0, "sent": 0, "dead": 0, "unattributed": 0}
     finally:
         db.close()
