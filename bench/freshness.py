@@ -70,11 +70,15 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=3.0, help="of activity (3)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle (60)")
     parser.add_argument("--latency", type=float, default=0.15, help="per Intercom call (0.15)")
+    parser.add_argument("--poll", type=int, help="poll_interval (default: the shipped one)")
+    parser.add_argument("--settle", type=int, help="settle (default: the shipped one)")
     args = parser.parse_args()
     rng = random.Random(5)
     ws = Workspace()
     users = [ws.add_contact(external_id=f"u-{i}") for i in range(50)]
-    defaults = SyncSettings(database="", start=None)
+    shipped = SyncSettings(database="", start=None)
+    poll = args.poll or shipped.poll_interval
+    settle = shipped.settle if args.settle is None else args.settle
     with (
         tempfile.TemporaryDirectory() as folder,
         FakeIntercom(ws, token=TOKEN, latency=args.latency) as intercom,
@@ -86,6 +90,7 @@ def main() -> int:
             f'[absmartly]\nendpoint = "{collector.url}"\napplication = "www"\n'
             f'environment = "production"\n[[units]]\ntype = "user_id"\nfrom = "external_id"\n'
             f'[sync]\ndatabase = "sqlite:///{Path(folder) / "fresh.db"}"\n'
+            f"poll_interval = {poll}\nsettle = {settle}\n"
         )
         env = {**os.environ, "INTERCOM_ACCESS_TOKEN": TOKEN, "ABSMARTLY_API_KEY": KEY}
         daemon = subprocess.Popen(
@@ -116,7 +121,7 @@ def main() -> int:
                 time.sleep(rng.uniform(0.3, 1.7))
             end = int(time.time())
             expected = expected_deliveries(ws, start, end)
-            wait_until = time.monotonic() + 3 * defaults.poll_interval + defaults.settle + 30
+            wait_until = time.monotonic() + 3 * poll + settle + 30
             while time.monotonic() < wait_until:
                 if not expected - Counter(collector.goal_keys()):
                     break
@@ -132,8 +137,9 @@ def main() -> int:
             names = Counter(name for name, _, _ in diff.elements())
             print(f"{label}: {dict(names)}")
     print(
-        f"\nfreshness at the defaults (poll_interval {defaults.poll_interval} s, settle "
-        f"{defaults.settle} s), {args.latency * 1000:.0f} ms per Intercom call\n"
+        f"\nfreshness with poll_interval {poll} s, settle {settle} s"
+        f"{' (the defaults)' if (poll, settle) == (shipped.poll_interval, shipped.settle) else ''}"
+        f", {args.latency * 1000:.0f} ms per Intercom call\n"
     )
     print("| figure | value |\n|---|---:|")
     print(f"| goals delivered | {len(late)} (every one exactly once: {'yes' if exact else 'NO'}) |")
