@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from syncer import config as config_mod
+from syncer import words
 from syncer.absmartly.publisher import check_key
 from syncer.config import Config, IntercomSettings
 from syncer.errors import IntercomAuthError, SyncerError
@@ -29,7 +30,8 @@ def run_checks(config: Config) -> Iterator[Finding]:
     yield Finding(
         "config",
         True,
-        f"{config.path} ({len(config.enabled_goals())} goals enabled, {len(config.units)} units)",
+        f"{config.path} ({words.count(len(config.enabled_goals()), 'goal')} enabled, "
+        f"{words.count(len(config.units), 'unit')})",
     )
     yield _database(config)
     yield _intercom(config)
