@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from syncer import detect, pipeline
 from syncer.detect import Event, Window
 from syncer.errors import IntercomObjectError
+from syncer.intercom.client import IntercomClient
 from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
 from syncer.store import parking
@@ -22,6 +23,11 @@ from syncer.store.outbox import Goal
 log = logging.getLogger("syncer.recovery")
 
 LOOKUPS = ("contact", "company")
+# A parked object already failed a full round of retries: each retry of it is one request
+# and one more, and a cycle takes on a bounded number, so parked objects never hold up the
+# scans and the delivery that follow them.
+RETRY_ATTEMPTS = 2
+PARKED_PER_CYCLE = 50
 
 
 @dataclass
@@ -34,31 +40,35 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
     """Retry the parked objects that are due (every one, by default): a conversation is read
     and its events stored; a contact or company is cached and the events waiting on it are
     resolved again."""
-    due = ctx.store.parked_due(now, ("conversation", *LOOKUPS))
+    limit = PARKED_PER_CYCLE if math.isfinite(now) else 100_000
+    due = ctx.store.parked_due(now, ("conversation", *LOOKUPS), limit)
     done = Retried()
     healed_lookup = False
-    for item in due:
-        if ctx.stop.is_set():
-            break
-        try:
-            if item.kind == "conversation":
-                _read_parked_conversation(ctx, item)
-            else:
-                _read_parked_lookup(ctx, item)
-                healed_lookup = True
-            done.read += 1
-        except IntercomObjectError as exc:
-            ctx.store.failed_again(item, str(exc), time.time())
-            done.still += 1
+    if not due:
+        return done
+    settings, pacer = ctx.config.intercom, ctx.client.pacer
+    with IntercomClient(settings, pacer=pacer, attempts=RETRY_ATTEMPTS) as client:
+        for item in due:
+            if ctx.stop.is_set():
+                break
+            try:
+                if item.kind == "conversation":
+                    _read_parked_conversation(ctx, client, item)
+                else:
+                    _read_parked_lookup(ctx, client, item)
+                    healed_lookup = True
+                done.read += 1
+            except IntercomObjectError as exc:
+                ctx.store.failed_again(item, str(exc), time.time())
+                done.still += 1
     if healed_lookup:
         reresolve_unattributed(ctx, reason=pipeline.LOOKUP_FAILED)
-    if due:
-        log.info("parked objects: %d read, %d failed again", done.read, done.still)
+    log.info("parked objects: %d read, %d failed again", done.read, done.still)
     return done
 
 
-def _read_parked_conversation(ctx: Context, item: parking.Parked) -> None:
-    conversation = ctx.client.conversation(item.object_id)
+def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:
+    conversation = client.conversation(item.object_id)
     window = Window(item.window_lo, item.window_hi)
     objects = [conversation] if conversation is not None else []
     progress: dict[str, tuple[int, int]] = {}
@@ -76,8 +86,8 @@ def _read_parked_conversation(ctx: Context, item: parking.Parked) -> None:
         ctx.store.unpark(item.kind, item.object_id)
 
 
-def _read_parked_lookup(ctx: Context, item: parking.Parked) -> None:
-    fetch = ctx.client.contact if item.kind == "contact" else ctx.client.company
+def _read_parked_lookup(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:
+    fetch = client.contact if item.kind == "contact" else client.company
     ctx.store.cache(item.kind, {item.object_id: fetch(item.object_id)}, unpark=True)
 
 

@@ -147,9 +147,9 @@ class Store:
         with self._write() as conn:
             parking.unpark(conn, kind, object_id)
 
-    def parked_due(self, now: float, kinds: Sequence[str]) -> list[Parked]:
+    def parked_due(self, now: float, kinds: Sequence[str], limit: int = 500) -> list[Parked]:
         with self._read() as conn:
-            return parking.due(conn, now, kinds)
+            return parking.due(conn, now, kinds, limit)
 
     def parked(self) -> list[Parked]:
         with self._read() as conn:
