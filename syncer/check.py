@@ -12,7 +12,7 @@ from syncer.absmartly.publisher import check_key
 from syncer.config import Config, IntercomSettings
 from syncer.errors import IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
-from syncer.store.db import is_postgres, open_database, sqlite_path
+from syncer.store.db import is_postgres, open_store, sqlite_path
 from syncer.store.lease import holder
 
 
@@ -53,7 +53,7 @@ def _database(config: Config) -> Finding:
 def _postgres(config: Config) -> Finding:
     """Reach the server, read (or create and migrate) the schema, say who is active."""
     try:
-        store = open_database(config.sync.database, lock=False, password=config.sync.password)
+        store = open_store(config.sync, lock=False)
     except SyncerError as exc:
         return Finding("database", False, str(exc))
     try:

@@ -7,13 +7,12 @@ refused, the database unusable), 2 a usage or configuration error.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from syncer import __version__, words
@@ -320,10 +319,17 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
     config = _load(args, secrets=())
     rows = report.outbox_rows(config, args.status or ["dead", "unattributed"], args.limit)
+    return _print_rows(rows, args.json, report.render_row, "(no events)")
+
+
+def _print_rows(
+    rows: list[dict[str, Any]], as_json: bool, render: Callable[[dict[str, Any]], str], none: str
+) -> int:
+    """A listing: one JSON object or one rendered line per row; `none` on stderr if empty."""
     for row in rows:
-        print(json.dumps(row, ensure_ascii=False) if args.json else report.render_row(row))
-    if not rows and not args.json:
-        print("(no events)", file=sys.stderr)
+        print(json.dumps(row, ensure_ascii=False) if as_json else render(row))
+    if not rows and not as_json:
+        print(none, file=sys.stderr)
     return EXIT_OK
 
 
@@ -350,11 +356,7 @@ def cmd_parked_list(args: argparse.Namespace) -> int:
     from syncer import report
 
     rows = report.parked_rows(_load(args, secrets=()))
-    for row in rows:
-        print(json.dumps(row, ensure_ascii=False) if args.json else report.render_parked(row))
-    if not rows and not args.json:
-        print("(nothing parked)", file=sys.stderr)
-    return EXIT_OK
+    return _print_rows(rows, args.json, report.render_parked, "(nothing parked)")
 
 
 def cmd_parked_retry(args: argparse.Namespace) -> int:
@@ -371,18 +373,13 @@ def cmd_parked_drop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@contextlib.contextmanager
-def _writing(config: config_mod.Config) -> Iterator[Store]:
-    """The state database for an operator's short command."""
-    from syncer.store.db import open_database
+def _writing(config: config_mod.Config) -> Store:
+    """The state database for an operator's short command. No single-writer lock: a short
+    transaction beside a running daemon is safe (the database serialises writers), and the
+    operator should not have to stop the service for it."""
+    from syncer.store.db import open_store
 
-    # No single-writer lock: a short transaction beside a running daemon is safe (the
-    # database serialises writers), and the operator should not have to stop the service.
-    store = open_database(config.sync.database, lock=False, password=config.sync.password)
-    try:
-        yield store
-    finally:
-        store.close()
+    return open_store(config.sync, lock=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from syncer import pipeline, recovery
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
-from syncer.errors import PermanentError, RetryableError, StateError, SyncerError
+from syncer.errors import PermanentError, RetryableError, StateError
 from syncer.intercom.client import who
 from syncer.metrics import Health, Metrics, serve
 from syncer.notify import Liveness, Notifier, watchdog_seconds
@@ -56,18 +56,14 @@ class CycleReport:
     failures: list[str] = field(default_factory=list)  # scans and passes that failed
 
     def summary(self) -> str:
-        new = sum(s.new for s in self.scans.values())
-        unattributed = sum(s.unattributed for s in self.scans.values())
-        pages = sum(s.pages for s in self.scans.values())
-        fetched = sum(s.fetched for s in self.scans.values())
-        parked = sum(s.parked for s in self.scans.values())
+        f = self.fields()
         text = (
-            f"cycle: {pages} pages, {fetched} conversations fetched, {new} new events "
-            f"({unattributed} unattributed), {self.sent} delivered, {self.dead} dead, "
-            f"{self.waiting} waiting, {self.seconds:.1f}s"
+            f"cycle: {f['pages']} pages, {f['fetched']} conversations fetched, {f['new']} new "
+            f"events ({f['unattributed']} unattributed), {self.sent} delivered, {self.dead} "
+            f"dead, {self.waiting} waiting, {self.seconds:.1f}s"
         )
         extras = [
-            f"{parked} objects parked" if parked else "",
+            f"{f['parked']} objects parked" if f["parked"] else "",
             f"{self.parked.read} parked objects read" if self.parked.read else "",
             f"{self.recovered} re-resolved" if self.recovered else "",
             f"reconciliation found {self.reconciled}" if self.reconciled is not None else "",
@@ -141,18 +137,11 @@ def _deliver(ctx: Context, publisher: Publisher, report: CycleReport) -> None:
 
 
 def _guarded(report: CycleReport, what: str, run: Callable[..., T], *args: Any) -> T | None:
-    """Run one pass of the cycle; a failure is reported, not raised (unless permanent)."""
-    try:
-        return run(*args)
-    except PermanentError:
-        raise
-    except SyncerError as exc:
-        log.error("%s failed: %s; the next cycle retries", what, exc)
-        report.failures.append(f"{what}: {exc}")
-    except Exception as exc:  # a months-long daemon outlives one odd pass
-        log.exception("%s failed unexpectedly; the next cycle retries", what)
-        report.failures.append(f"{what}: {type(exc).__name__}")
-    return None
+    """One pass of the cycle through `pipeline.guarded`, its failure kept in the report."""
+    result, failure = pipeline.guarded(what, run, *args)
+    if failure is not None:
+        report.failures.append(failure)
+    return result
 
 
 class Daemon:

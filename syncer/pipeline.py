@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from syncer import detect, units
 from syncer.config import Config
@@ -28,6 +28,7 @@ from syncer.store.outbox import Goal
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.pipeline")
+T = TypeVar("T")
 
 
 @dataclass
@@ -143,16 +144,26 @@ def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, 
 
 def _isolated(ctx: Context, kind: Kind, scan_one: Callable[[Kind], ScanStats]) -> ScanStats:
     try:
-        return scan_one(kind)
+        stats, failure = guarded(kind.name, scan_one, kind)
     except PermanentError:
         ctx.stop.set()  # an unusable database or a refused credential stops every scan now
         raise
+    return stats if stats is not None else ScanStats(error=failure)
+
+
+def guarded(what: str, run: Callable[..., T], *args: Any) -> tuple[T | None, str | None]:
+    """Run one part of a cycle (a scan, a pass): its result, or None and why it failed. A
+    failure is logged and the rest of the cycle goes on; only a permanent one is raised."""
+    try:
+        return run(*args), None
+    except PermanentError:
+        raise
     except SyncerError as exc:
-        log.error("%s scan stopped: %s; the other scans go on", kind.name, exc)
-        return ScanStats(error=f"{kind.name}: {exc}")
-    except Exception as exc:  # one failing scan must not stop the others, or delivery
-        log.exception("%s scan failed unexpectedly; the other scans go on", kind.name)
-        return ScanStats(error=f"{kind.name}: {type(exc).__name__}: {exc}")
+        log.error("%s failed: %s; the rest goes on", what, exc)
+        return None, f"{what}: {exc}"
+    except Exception as exc:  # a months-long daemon outlives one odd scan or pass
+        log.exception("%s failed unexpectedly; the rest goes on", what)
+        return None, f"{what}: {type(exc).__name__}: {exc}"
 
 
 def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
@@ -284,7 +295,7 @@ def _whole_conversations(
             len(truncated),
             *next(iter(truncated.items())),
         )
-        _note(ctx, parking.TRUNCATED, truncated)
+        ctx.store.note_skipped(parking.TRUNCATED, truncated)
     return read
 
 
@@ -414,11 +425,7 @@ def _note_skips(ctx: Context, kind: Kind, unreadable: Mapping[str, str], stats: 
     log.warning(
         "%s: skipped %d unreadable objects (%s: %s)", kind.name, len(unreadable), name, reason
     )
-    _note(ctx, parking.UNREADABLE, unreadable)
-
-
-def _note(ctx: Context, what: str, objects: Mapping[str, str]) -> None:
-    ctx.store.note_skipped(what, objects)
+    ctx.store.note_skipped(parking.UNREADABLE, unreadable)
 
 
 def record_error(ctx: Context, exc: BaseException | str) -> None:

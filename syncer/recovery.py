@@ -69,21 +69,20 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
 
 def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:
     conversation = client.conversation(item.object_id)
-    window = Window(item.window_lo, item.window_hi)
-    objects = [conversation] if conversation is not None else []
-    progress: dict[str, tuple[int, int]] = {}
-    stats = ScanStats()
     readers = [kind for kind in kinds_for(ctx.config) if kind.fetch_whole]
-    for index, kind in enumerate(readers):
-        last = index == len(readers) - 1
-        if last and conversation is not None:
-            reply = detect.last_contact_reply(conversation)
-            if reply is not None and reply <= window.hi:
-                progress[item.object_id] = (reply, window.lo)
-        unpark = (item.kind, item.object_id) if last else None
-        pipeline.store_objects(ctx, kind, window, objects, stats, progress, unpark=unpark)
-    if not readers:  # the goal that wanted it was disabled since
+    if conversation is None or not readers:  # deleted since, or its goal disabled since
         ctx.store.unpark(item.kind, item.object_id)
+        return
+    window = Window(item.window_lo, item.window_hi)
+    reply = detect.last_contact_reply(conversation)
+    # Progress only where every contact message up to that reply was in the window.
+    done = reply is not None and reply <= window.hi
+    progress = {item.object_id: (reply, window.lo)} if done and reply is not None else {}
+    *others, last = readers
+    for kind in others:
+        pipeline.store_objects(ctx, kind, window, [conversation], ScanStats())
+    key = (item.kind, item.object_id)
+    pipeline.store_objects(ctx, last, window, [conversation], ScanStats(), progress, unpark=key)
 
 
 def _read_parked_lookup(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:

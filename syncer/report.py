@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from syncer.config import Config
 from syncer.store import lease, outbox, parking
-from syncer.store.db import open_database
+from syncer.store.db import open_store
 from syncer.store.store import Store
 from syncer.timeparse import iso
 
 
-@contextlib.contextmanager
-def _reading(config: Config) -> Iterator[Store]:
+def _reading(config: Config) -> Store:
     """The store, read-only: no writer's lock, so it works beside a running daemon."""
-    store = open_database(config.sync.database, writer=False, password=config.sync.password)
-    try:
-        yield store
-    finally:
-        store.close()
+    return open_store(config.sync, writer=False)
 
 
 def status(config: Config, now: float) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from syncer.config import Config
 from syncer.intercom.client import IntercomClient
 from syncer.pipeline import Context
-from syncer.store.db import open_database
+from syncer.store.db import open_store
 
 
 @contextlib.contextmanager
@@ -24,7 +24,7 @@ def open_context(config: Config, *, scratch: bool = False, lock: bool = True) ->
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="syncer-dry-"))
             sync = replace(config.sync, database=f"sqlite:///{Path(folder) / 'dry-run.db'}")
             config = replace(config, sync=sync)
-        store = open_database(config.sync.database, lock=lock, password=config.sync.password)
+        store = open_store(config.sync, lock=lock)
         stack.callback(store.close)
         client = IntercomClient(config.intercom)
         stack.callback(client.close)

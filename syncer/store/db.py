@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from syncer.config import SyncSettings
 from syncer.errors import ConfigError, StateError
 from syncer.store.lease import KEY, LeaseLost, PgLease, holder
 from syncer.store.store import Store
@@ -50,6 +51,11 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
+def open_store(sync: SyncSettings, *, writer: bool = True, lock: bool = True) -> Store:
+    """`open_database` for the configured database and its password."""
+    return open_database(sync.database, writer=writer, lock=lock, password=sync.password)
+
+
 def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
@@ -67,6 +73,9 @@ def open_database(
     if is_postgres(url):
         return _open_postgres(url, writer=writer, lock=lock, password=password)
     path = sqlite_path(url)
+    if writer and not path.parent.is_dir():
+        # A typo must not quietly create a database somewhere else.
+        raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
     held = _take_lock(path) if writer and lock else None
     try:
         if not writer and not path.exists():
@@ -93,9 +102,6 @@ def open_database(
 def _private(path: Path) -> None:
     """The database holds personal data: its file is 0600 whatever the umask (SQLite gives
     its -wal and -shm files the database's own mode). One others can already read is named."""
-    if not path.parent.is_dir():
-        # A typo must not quietly create a database somewhere else.
-        raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
     try:
         if path.exists():
             if path.stat().st_mode & 0o077:
@@ -128,9 +134,6 @@ def _incremental_vacuum(engine: Engine) -> None:
 
 def _take_lock(path: Path) -> IO[str]:
     lock_path = path.with_name(path.name + ".lock")
-    if not path.parent.is_dir():
-        # A typo must not quietly create a database somewhere else.
-        raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         os.fchmod(fd, 0o600)

@@ -108,13 +108,11 @@ def put_cached(conn: Connection, kind: str, objects: Mapping[str, Any]) -> None:
     )
 
 
-def prune_cache(conn: Connection, max_age: float, limit: int) -> int:
-    """Forget up to `limit` cached contacts and companies older than `max_age` seconds."""
-    stale = select(cache.c.kind, cache.c.id).where(cache.c.fetched_at < time.time() - max_age)
-    rows = conn.execute(stale.limit(limit)).fetchall()
-    for kind, oid in rows:
-        conn.execute(delete(cache).where(cache.c.kind == kind, cache.c.id == oid))
-    return len(rows)
+def prune_cache(conn: Connection, max_age: float) -> int:
+    """Forget cached contacts and companies older than `max_age` seconds. Every cycle runs
+    this, so what it deletes at once is at most a cycle's worth of lookups going stale."""
+    stale = delete(cache).where(cache.c.fetched_at < time.time() - max_age)
+    return int(conn.execute(stale).rowcount or 0)
 
 
 def forget_cached(conn: Connection, contact_ids: Iterable[str], email: str | None) -> set[str]:

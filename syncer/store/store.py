@@ -39,6 +39,12 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.engine.dispose()
         if self.fence is not None:
@@ -262,7 +268,7 @@ class Store:
                 "expired: older than the re-resolution horizon (sync.reresolve_days)",
             )
         with self._write() as conn:
-            done["cache"] = state.prune_cache(conn, cache_max_age, batch)
+            done["cache"] = state.prune_cache(conn, cache_max_age)
         if any(done.values()) and self.dialect == "sqlite":
             # Hand the freed pages back to the file system a little at a time.
             with self._write() as conn:
