@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from syncer.store.lease import HOLDING, KEY
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
@@ -89,9 +90,7 @@ def active_pid(url: str) -> int | None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            held = conn.execute(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
-            ).scalar()
+            held = conn.execute(text(HOLDING), {"key": KEY}).scalar()
             row = conn.execute(text("SELECT holder FROM lease WHERE id = 1")).first()
     except Exception:  # the schema is not there yet
         return None
@@ -205,8 +204,9 @@ def test_an_active_instance_cut_from_its_lease_stops_writing(
     with engine.connect() as conn:
         conn.execute(
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND granted"
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
             )
         )
     engine.dispose()

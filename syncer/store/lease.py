@@ -24,6 +24,12 @@ from syncer.errors import StateError
 
 KEY = 0x53594E43  # "SYNC": one lock per database, so one active syncer per database
 RETRY_SECONDS = 5.0
+# Sessions holding the lease's lock in this database (an advisory lock on a small key sits
+# in `objid`; pg_locks lists every database's locks, and another database's syncer is not ours).
+HOLDING = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = :key "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 class LeaseLost(StateError):
@@ -68,11 +74,7 @@ class PgLease:
         """Inside a writing transaction: raise LeaseLost unless this instance still holds it."""
         epoch = conn.execute(text("SELECT epoch FROM lease WHERE id = 1 FOR SHARE")).scalar()
         held = conn.execute(
-            text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND pid = :pid AND objid = :key"
-            ),
-            {"pid": self.pid, "key": KEY},
+            text(HOLDING + " AND pid = :pid"), {"pid": self.pid, "key": KEY}
         ).scalar()
         if epoch != self.epoch or not held:
             raise LeaseLost(
@@ -93,13 +95,7 @@ class PgLease:
 def holder(engine: Engine) -> str | None:
     """Who holds the lease now ("host pid N since ..."), or None if nobody does."""
     with engine.connect() as conn:
-        held = conn.execute(
-            text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND objid = :key"
-            ),
-            {"key": KEY},
-        ).scalar()
+        held = conn.execute(text(HOLDING), {"key": KEY}).scalar()
         row = conn.execute(text("SELECT holder, since FROM lease WHERE id = 1")).first()
     if not held or row is None:
         return None
