@@ -34,6 +34,7 @@ class Event:
     achieved_at: int  # milliseconds since the epoch
     contact: Mapping[str, Any]  # what the Intercom object already says of the contact
     facts: Mapping[str, Any]  # property sources the object settles (conversation.id, rating.score)
+    replaces: str | None = None  # the key an earlier version gave the same event
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,38 +96,52 @@ def bot_conversation_started(conversation: Mapping[str, Any], window: Window) ->
 def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[Event]:
     """The rating the contact gave, at the time they gave it.
 
-    The rating's `created_at` is when it was *requested* and `updated_at` when the contact
-    last gave or changed it (2.14 spec, conversation_rating; the search field
-    `conversation_rating.replied_at` is that `updated_at`). A changed rating is a new event
-    with the new score: its key carries the time it was given.
+    The rating's `created_at` is when it was *requested* and `updated_at` when it was "last
+    updated" (register: R-rating-times); what moves `updated_at` besides a new score (a
+    remark?) is not documented. The key is therefore the request and the score: a changed
+    score is a new event, a remark or any other update is not. A score changed back to one
+    it already had on the same request is not new either (Intercom shows only the latest).
     """
     conv_id = _id(conversation)
     rating = conversation.get("conversation_rating")
     if not isinstance(rating, Mapping) or rating.get("rating") is None:
         return []
-    rated_at = _seconds(rating, "updated_at", f"conversation {conv_id!r}: conversation_rating")
+    score = rating.get("rating")
+    where = f"conversation {conv_id!r}: conversation_rating"
+    rated_at = _seconds(rating, "updated_at", where)
     if rated_at not in window:
         return []
+    requested = rating.get("created_at")
+    requested_at = int(requested) if _is_number(requested) and requested >= 0 else 0
     rater = _mapping(rating.get("contact"))
     contact = _contact(conversation, rater.get("id"))
     if "external_id" in rater:
         contact = {**contact, "external_id": rater["external_id"]}
-    score = rating.get("rating")
+    remark = rating.get("remark")
     return [
         Event(
-            key=f"conversation:{conv_id}:rated:{rated_at}",
+            key=f"conversation:{conv_id}:rated:{requested_at}:{_score_text(score)}",
             kind="conversation_rated",
             achieved_at=rated_at * 1000,
             contact=contact,
             facts={
                 "conversation.id": conv_id,
                 "rating.score": score if _is_number(score) else None,
-                "rating.remark": rating.get("remark")
-                if isinstance(rating.get("remark"), str)
-                else None,
+                "rating.remark": remark if isinstance(remark, str) else None,
             },
+            # Earlier versions keyed a rating by the time it was given: an outbox that
+            # holds that key already has this event.
+            replaces=f"conversation:{conv_id}:rated:{rated_at}",
         )
     ]
+
+
+def _score_text(score: object) -> str:
+    """The score as a key says it: 4 and 4.0 alike; a score that is no number, as `other`
+    (it still counts; it has no score property)."""
+    if not _is_number(score):
+        return "other"
+    return str(int(score)) if float(score).is_integer() else repr(float(score))
 
 
 def user_messaged(
@@ -200,36 +215,60 @@ def ticket_created(
 Detector = Callable[[Mapping[str, Any], Window], list[Event]]
 
 
-def opening_only(item: Mapping[str, Any]) -> bool:
+# How `statistics.count_conversation_parts` counts is not documented ("Total number of
+# conversation parts"; register: R-count-parts). Intercom's own example equals the parts
+# list's `total_count`, which leaves the opening message (the `source`) out: PARTS. The other
+# plausible reading counts the opening too: WITH_OPENING. None: not known (yet).
+PARTS = "parts"
+WITH_OPENING = "with_opening"
+
+
+def opening_only(item: Mapping[str, Any], reading: str | None = None) -> bool:
     """Whether a search item is already the whole conversation: the contact's opening message
     and not one part after it, so fetching it could add nothing.
 
-    `count_conversation_parts` counts the opening message, so 1 means no parts at all. The last
-    contact reply being the opening itself says the same from a second field, so one stale
-    field cannot hide a message; anything less clear is fetched.
+    With no part, the count is 0 under PARTS and 1 under WITH_OPENING. Not knowing the
+    reading, only 0 is safe (a 1 may be the opening alone or one part more). The last contact
+    reply being the opening itself says the same from a second field, so one stale field
+    cannot hide a message; anything less clear is fetched.
     """
     stats = _mapping(item.get("statistics"))
     count, last_reply = stats.get("count_conversation_parts"), stats.get("last_contact_reply_at")
     author = _mapping(_mapping(item.get("source")).get("author"))
     return (
         _is_int(count)
-        and count == 1
+        and count == (1 if reading == WITH_OPENING else 0)
         and _is_int(last_reply)
         and last_reply == item.get("created_at")
         and author.get("type") in CONTACT_AUTHORS
     )
 
 
-def missing_parts(conversation: Mapping[str, Any]) -> int:
-    """How many parts the conversation says it has beyond those it returned (500-part cap)."""
+def parts_reading(conversation: Mapping[str, Any]) -> str | None:
+    """The reading a fetched conversation shows: its count against the parts it returned
+    (None where it cannot tell: beyond Intercom's 500, or neither reading fits)."""
+    count = _mapping(conversation.get("statistics")).get("count_conversation_parts")
+    returned = _mapping(conversation.get("conversation_parts")).get("conversation_parts")
+    if not _is_int(count) or not isinstance(returned, list) or len(returned) >= MAX_PARTS:
+        return None
+    if count == len(returned):
+        return PARTS
+    return WITH_OPENING if count == len(returned) + 1 else None
+
+
+MAX_PARTS = 500  # GET /conversations/{id} returns at most the 500 most recent parts
+
+
+def missing_parts(conversation: Mapping[str, Any], reading: str | None = None) -> int:
+    """How many parts the conversation says it has beyond those it returned (500-part cap).
+    Not knowing the reading, the larger figure (PARTS): a false alarm, never a missed one."""
     stats = _mapping(conversation.get("statistics"))
     total = stats.get("count_conversation_parts")
     parts = _mapping(conversation.get("conversation_parts"))
     returned = parts.get("conversation_parts")
     if not isinstance(total, int) or not isinstance(returned, list):
         return 0
-    # count_conversation_parts counts the opening message as a part as well.
-    return max(0, total - 1 - len(returned))
+    return max(0, total - (1 if reading == WITH_OPENING else 0) - len(returned))
 
 
 def last_contact_reply(conversation: Mapping[str, Any]) -> int | None:

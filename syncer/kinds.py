@@ -26,9 +26,12 @@ class Kind:
     fetch_whole: bool = False  # search items lack parts: fetch the conversation
 
 
-# Admin-initiated (outbound) conversations never start a "conversation started" goal: leave
-# them out of the search rather than page through them.
-_CONTACT_SOURCE = {"field": "source.author.type", "operator": "IN", "value": ["user", "lead"]}
+# A search holds only filters documented to match there on fields that never change after
+# the event (docs/intercom-assumptions.md, "What a search may filter on"): a wrong filter
+# loses every event without a word, a missing one costs a few pages the detector reads.
+# `source.delivered_as` is searchable and its values are documented; the values of
+# `source.author.type` (user, lead) are not, and ticket categories are searched by terms,
+# not by the names the object shows: the detectors check both on the object.
 _BOT_SOURCE = {"field": "source.delivered_as", "operator": "=", "value": detect.BOT_DELIVERY}
 
 
@@ -37,7 +40,7 @@ def _started(goal: GoalSettings) -> list[Kind]:
         Kind(
             "conversation_started",
             goal.kind,
-            ScanSpec("conversations", "created_at", (_CONTACT_SOURCE,)),
+            ScanSpec("conversations", "created_at"),
             detect.conversation_started,
         )
     ]
@@ -66,9 +69,10 @@ def _messaged(goal: GoalSettings) -> list[Kind]:
 
 
 def _tickets(goal: GoalSettings) -> list[Kind]:
-    categories = {"field": "category", "operator": "IN", "value": list(goal.categories)}
+    # The search matches categories by terms (request, task, tracker), the object shows
+    # names (Customer, Back-office, Tracker): the detector checks the name on the object.
     detector = functools.partial(detect.ticket_created, categories=frozenset(goal.categories))
-    spec = ScanSpec("tickets", "created_at", (categories,))
+    spec = ScanSpec("tickets", "created_at")
     return [Kind("ticket_created", goal.kind, spec, detector)]
 
 

@@ -23,6 +23,7 @@ from syncer.errors import IntercomObjectError, PermanentError, SyncerError
 from syncer.intercom.client import IntercomClient
 from syncer.intercom.scans import Checkpoint, scan
 from syncer.kinds import Kind, kinds_for
+from syncer.learned import PartsReading
 from syncer.store import parking
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
@@ -40,6 +41,7 @@ class Context:
     store: Store
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
+    parts: PartsReading = field(default_factory=PartsReading)
     on_new: Callable[[list[Goal]], None] | None = None
     # Called after every committed page and checkpoint: progress bars, the systemd watchdog.
     on_progress: Callable[[str, ScanStats, int | None], None] | None = None
@@ -67,6 +69,7 @@ class ScanStats:
     items: int = 0
     fetched: int = 0
     new: int = 0
+    detected: int = 0  # events the detectors found in the window, new or stored before
     unattributed: int = 0
     skipped: int = 0  # objects this scan could not read (each counted once in `status`)
     parked: int = 0  # objects whose request kept failing: retried later
@@ -81,7 +84,17 @@ class ScanStats:
         self.error = self.error or other.error
 
 
-_COUNTS = ("pages", "items", "fetched", "new", "unattributed", "skipped", "parked", "truncated")
+_COUNTS = (
+    "pages",
+    "items",
+    "fetched",
+    "new",
+    "detected",
+    "unattributed",
+    "skipped",
+    "parked",
+    "truncated",
+)
 
 
 def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
@@ -227,6 +240,7 @@ def store_objects(
             )
             unreadable[_object_name(kind, obj, reason)] = reason
     _note_skips(ctx, kind, unreadable, stats)
+    stats.detected += len(events)
     new = ctx.store.store_page(resolve_goals(ctx, events), progress or {}, unpark)
     stats.new += len(new)
     stats.unattributed += sum(1 for g in new if not g.units)
@@ -268,7 +282,8 @@ def _whole_conversations(
         for cid, lcra in replies.items()
         if not (cid in seen and seen[cid][0] >= lcra and seen[cid][1] <= window.lo)
     ]
-    to_fetch = [cid for cid in wanted if not detect.opening_only(by_id[cid])]
+    reading = ctx.parts.reading
+    to_fetch = [cid for cid in wanted if not detect.opening_only(by_id[cid], reading)]
     fetched = dict(
         zip(to_fetch, ctx.pool.map(_attempt(ctx.client.conversation), to_fetch), strict=True)
     )
@@ -281,8 +296,10 @@ def _whole_conversations(
             continue
         conversation = fetched[cid] if cid in fetched else by_id[cid]
         if isinstance(conversation, dict):
+            if cid in fetched:
+                ctx.parts.observe(conversation)
             read.conversations.append(conversation)
-            missed = missed_parts(conversation, seen.get(cid), window)
+            missed = missed_parts(conversation, seen.get(cid), window, ctx.parts.reading)
             if missed:
                 truncated[f"conversation {cid}"] = f"{missed} older parts beyond Intercom's 500"
         # Progress only where every contact message up to that reply was in the window.
@@ -300,12 +317,15 @@ def _whole_conversations(
 
 
 def missed_parts(
-    conversation: Mapping[str, Any], seen: tuple[int, int] | None, window: Window
+    conversation: Mapping[str, Any],
+    seen: tuple[int, int] | None,
+    window: Window,
+    reading: str | None = None,
 ) -> int:
     """How many of the parts Intercom did not return (it returns the newest 500) may hold
     messages we never read: none if they all predate the window, or if an earlier read of
     this conversation already covered everything up to its oldest returned part."""
-    missing = detect.missing_parts(conversation)
+    missing = detect.missing_parts(conversation, reading)
     oldest = detect.oldest_part_at(conversation)
     if not missing or oldest is None or oldest < window.lo:
         return 0
@@ -370,10 +390,12 @@ def resolve_goals(ctx: Context, events: Iterable[Event], *, fresh: bool = False)
     goals = []
     for event in events:
         goal_cfg = config.goals[event.kind]
-        contact = contacts.get(str(event.contact.get("id")))
+        contact_id = str(event.contact.get("id"))
+        contact = contacts.get(contact_id)
         company_id = units.company_id(contact) or ""
         company = companies.get(company_id)
-        resolution = units.resolve(event, goal_cfg, config.units, contact, company)
+        gone = contact_id in contacts and contact is None
+        resolution = units.resolve(event, goal_cfg, config.units, contact, company, gone=gone)
         unit_set, reason = resolution.units, resolution.reason
         if str(event.contact.get("id")) in failed or company_id in failed_companies:
             unit_set, reason = (), LOOKUP_FAILED
@@ -387,6 +409,7 @@ def resolve_goals(ctx: Context, events: Iterable[Event], *, fresh: bool = False)
                 properties=resolution.properties,
                 source={"contact": dict(event.contact), "facts": dict(event.facts)},
                 reason=reason,
+                replaces=event.replaces,
             )
         )
     return goals

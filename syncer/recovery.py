@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
-from syncer import detect, pipeline
+from syncer import detect, pipeline, units
 from syncer.detect import Event, Window
 from syncer.errors import IntercomObjectError
 from syncer.intercom.client import IntercomClient
@@ -115,6 +117,13 @@ def reresolve_unattributed(
             if g.kind in ctx.config.goals
         ]
         fresh_goals = pipeline.resolve_goals(ctx, events, fresh=fresh)
+        gone = {e.key: e for e, g in zip(events, fresh_goals, strict=True) if _gone(g.reason)}
+        if gone:
+            healed = merged_into(ctx, list(gone.values()))
+            fresh_goals = [
+                *(g for g in fresh_goals if g.key not in healed),
+                *pipeline.resolve_goals(ctx, healed.values(), fresh=fresh),
+            ]
         by_key = {g.key: g for g in fresh_goals}
         ctx.store.reresolve(
             replace(by_key[old.key], id=old.id) for old in goals if old.key in by_key
@@ -122,6 +131,64 @@ def reresolve_unattributed(
         recovered += sum(1 for g in fresh_goals if g.units)
         still += sum(1 for g in fresh_goals if not g.units)
     return recovered, still
+
+
+def _gone(reason: str | None) -> bool:
+    return reason is not None and reason.startswith(units.GONE)
+
+
+def merged_into(ctx: Context, events: list[Event]) -> dict[str, Event]:
+    """The events whose contact answered 404, now naming the contact their conversation or
+    ticket names (on 2.14 a merged contact answers 404, and what it was part of names the
+    contact it was merged into: register R-merged-contacts). key -> event; an event whose
+    object still names the gone contact (deleted, not merged) or several is left out."""
+    objects: dict[tuple[str, str], list[Event]] = {}
+    for event in events:
+        for resource, fact in (("conversations", "conversation.id"), ("tickets", "ticket.id")):
+            if event.facts.get(fact) is not None:
+                objects.setdefault((resource, str(event.facts[fact])), []).append(event)
+    healed: dict[str, Event] = {}
+    for (resource, object_id), waiting in objects.items():
+        read = ctx.client.conversation if resource == "conversations" else ctx.client.ticket
+        try:
+            obj = read(object_id)
+        except IntercomObjectError as exc:
+            log.info("could not re-read %s %s for a merged contact: %s", resource, object_id, exc)
+            continue
+        for event in waiting:
+            contact = _named_contact(ctx, event, resource, obj) if obj is not None else None
+            if contact is not None:
+                healed[event.key] = replace(event, contact=contact)
+    return healed
+
+
+def _named_contact(
+    ctx: Context, event: Event, resource: str, obj: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Whom the object names for the event now: its detector's answer (the rater, the
+    author), else the one contact it lists; None if that is still the gone contact."""
+    old = event.contact.get("id")
+    at = Window(event.achieved_at // 1000, event.achieved_at // 1000)
+    for kind in kinds_for(ctx.config):
+        if kind.goal != event.kind or kind.spec.resource != resource:
+            continue
+        try:
+            found = kind.detector(obj, at)
+        except detect.Unreadable:
+            continue
+        for again in found:
+            if again.key == event.key and again.contact.get("id") not in (None, old):
+                return dict(again.contact)
+    listed = obj.get("contacts")
+    entries = listed.get("contacts") if isinstance(listed, Mapping) else None
+    if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], Mapping):
+        new = entries[0].get("id")
+        if isinstance(new, str | int) and not isinstance(new, bool) and str(new) != str(old):
+            return {
+                "id": str(new),
+                **{k: entries[0][k] for k in ("external_id",) if k in entries[0]},
+            }
+    return None
 
 
 def _unattributed(
@@ -133,18 +200,22 @@ def _unattributed(
 def reconcile(ctx: Context, now: int) -> ScanStats:
     """Read every scan's trailing window again (`sync.reconcile_window` behind its cursor).
 
-    What it stores is what the live scans missed, which is how far behind the search index
-    ran: `status` shows the count. Conversations are fetched only where the last contact
-    reply moved since they were read, so an idle workspace costs a few search pages.
+    What it stores is what the live scans missed: how far behind the search index ran, or a
+    search filter that loses events, since this pass searches with the time filter alone
+    and lets the detectors decide. `status` shows the count by scan. Conversations are
+    fetched only where the last contact reply moved since they were read, so an idle
+    workspace costs a few search pages.
     """
     started = time.monotonic()
 
     def scan_one(kind: Kind) -> ScanStats:
         plan = pipeline.reconcile_plan(ctx, kind, now)
-        return pipeline.run_scan(ctx, kind, plan) if plan else ScanStats(complete=True)
+        unfiltered = replace(kind, spec=replace(kind.spec, filters=()))
+        return pipeline.run_scan(ctx, unfiltered, plan) if plan else ScanStats(complete=True)
 
     total = ScanStats(complete=True)
-    for stats in pipeline.run_scans(ctx, scan_one).values():
+    by_scan = pipeline.run_scans(ctx, scan_one)
+    for stats in by_scan.values():
         total.add(stats)
         total.complete &= stats.complete
     before = ctx.store.notes().get("reconcile") or {}
@@ -156,15 +227,22 @@ def reconcile(ctx: Context, now: int) -> ScanStats:
             "found_total": int(before.get("found_total", 0)) + total.new,
             "seconds": round(time.monotonic() - started, 1),
             "error": total.error,
+            "scans": {
+                name: {"items": s.items, "events": s.detected, "found": s.new}
+                for name, s in by_scan.items()
+            },
         },
     )
-    level = logging.WARNING if total.new else logging.INFO
-    log.log(
-        level,
-        "reconciliation: %d pages, %d events the live scans had missed",
-        total.pages,
-        total.new,
-    )
+    missed = {name: s.new for name, s in by_scan.items() if s.new}
+    if missed:
+        log.warning(
+            "reconciliation: %d events the live scans had missed (%s): a lagging search "
+            "index, or a search filter that loses events",
+            total.new,
+            ", ".join(f"{name} {count}" for name, count in missed.items()),
+        )
+    else:
+        log.info("reconciliation: %d pages, nothing the live scans had missed", total.pages)
     return total
 
 

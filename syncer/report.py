@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from syncer import words
 from syncer.config import Config
 from syncer.store import lease, outbox, parking
 from syncer.store.db import open_store
@@ -112,7 +113,27 @@ def render(summary: dict[str, Any]) -> str:
             f"reconciliation  last ran {iso(reconciled['at'])}: found {reconciled['found']} "
             f"events the live scans had missed ({reconciled['found_total']} in all)"
         )
+        lines.extend(_reconciled_scans(reconciled.get("scans") or {}))
     return "\n".join(lines)
+
+
+def _reconciled_scans(scans: dict[str, dict[str, int]]) -> list[str]:
+    """Per scan, what the last reconciliation's unfiltered search says of it: events the
+    live scan missed (a lag, or a search filter that loses them), or a day of objects of
+    which none was an event (the goal's options may exclude everything)."""
+    lines = []
+    for name, seen in scans.items():
+        if seen.get("found"):
+            lines.append(
+                f"  {cursor_title(name)}: {words.count(seen['found'], 'event')} missed by the "
+                "live scan (search lag, or a search filter that loses events)"
+            )
+        elif seen.get("items") and not seen.get("events"):
+            lines.append(
+                f"  {cursor_title(name)}: none of the {words.count(seen['items'], 'object')} "
+                "of the window was an event (check the goal's options)"
+            )
+    return lines
 
 
 def _bytes(size: int) -> str:

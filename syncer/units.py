@@ -36,13 +36,13 @@ def contact_fields_needed(goal: GoalSettings, units: Sequence[UnitMapping]) -> s
 
 
 def needs_fetch(event: Event, fields: set[str]) -> bool:
-    """Whether the event's own contact data leaves a needed field unknown: missing, or null.
+    """Whether the event's own contact data leaves a needed field unknown: missing.
 
-    A search item says `external_id: null` for a lead, and for a user who has none yet; only
-    the contact itself tells whether that is still so (or whether it was merged into a user).
+    A field the search item answers, even with null (a lead's `external_id`), is taken as
+    it is: a lookup seconds later could only say the same. Whether that changes (a lead
+    signs up, or is merged into a user) is the hourly re-resolution's to find out.
     """
-    known = {name for name, value in event.contact.items() if value is not None}
-    return event.contact.get("id") is not None and not fields <= known
+    return event.contact.get("id") is not None and not fields <= set(event.contact)
 
 
 def company_id(contact: Mapping[str, Any] | None) -> str | None:
@@ -54,14 +54,23 @@ def company_id(contact: Mapping[str, Any] | None) -> str | None:
     return str(value) if isinstance(value, str | int) and value != "" else None
 
 
+# Why an event waits when its contact answered 404: deleted, or (on 2.14) merged into another
+# contact, whose id the event's conversation or ticket names from then on (register:
+# R-merged-contacts). The re-resolution pass reads that object again.
+GONE = "contact not found in Intercom"
+
+
 def resolve(
     event: Event,
     goal: GoalSettings,
     units: Sequence[UnitMapping],
     contact: Mapping[str, Any] | None,
     company: Mapping[str, Any] | None = None,
+    *,
+    gone: bool = False,
 ) -> Resolution:
-    """Units and properties for the event; `contact` is the fetched contact, if one was needed."""
+    """Units and properties for the event; `contact` is the fetched contact, if one was
+    needed; `gone`: it was looked up and Intercom has none."""
     merged: dict[str, Any] = {**event.contact, **(contact or {})}  # the fetched contact is fresher
     properties = _properties(goal, event, merged, company)
     if merged.get("id") is None:
@@ -72,8 +81,8 @@ def resolve(
         if uid is None:
             # Reasons name no contact, so `status` can group the events that share one.
             why = f"contact has no {unit.source} (unit {unit.type})"
-            if contact is None and needs_fetch(event, {unit.source}):
-                why = f"contact not found in Intercom (unit {unit.type})"
+            if gone:
+                why = f"{GONE} (unit {unit.type})"
             return Resolution((), properties, why)
         resolved.append((unit.type, uid))
     return Resolution(tuple(resolved), properties, None)

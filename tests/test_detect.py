@@ -7,11 +7,15 @@ from typing import Any
 import pytest
 
 from syncer.detect import (
+    PARTS,
+    WITH_OPENING,
     Unreadable,
     Window,
     conversation_rated,
     conversation_started,
+    missing_parts,
     opening_only,
+    parts_reading,
     ticket_created,
     user_messaged,
 )
@@ -131,7 +135,8 @@ def test_unknown_part_and_author_types_are_ignored() -> None:
 
 def test_rating_is_dated_when_given_not_when_requested() -> None:
     """A rating gives an event at its updated_at (when the contact gave it), not at its
-    created_at (when Intercom asked for it); a changed rating is a new key with its score."""
+    created_at (when Intercom asked for it); a changed score is a new key with its score, a
+    remark (which moves updated_at, register R-rating-times) is the same key."""
     rating = {
         "rating": 4,
         "remark": "ok",
@@ -140,15 +145,24 @@ def test_rating_is_dated_when_given_not_when_requested() -> None:
         "contact": {"type": "contact", "id": "contact-1", "external_id": "u-1"},
     }
     [event] = conversation_rated(conversation(rating=rating), ALL)
-    assert event.key == "conversation:c1:rated:3000"
+    assert event.key == "conversation:c1:rated:2000:4"
+    assert event.replaces == "conversation:c1:rated:3000"  # the key earlier versions gave
     assert event.achieved_at == 3_000_000
     assert event.facts["rating.score"] == 4
     assert event.facts["rating.remark"] == "ok"
     changed = conversation_rated(
         conversation(rating={**rating, "rating": 2, "updated_at": 3_500}), ALL
     )
-    assert changed[0].key == "conversation:c1:rated:3500"
+    assert changed[0].key == "conversation:c1:rated:2000:2"
     assert changed[0].facts["rating.score"] == 2
+    remarked = conversation_rated(
+        conversation(rating={**rating, "remark": "later", "updated_at": 3_900}), ALL
+    )
+    assert remarked[0].key == event.key
+    asked_again = conversation_rated(
+        conversation(rating={**rating, "created_at": 5_000, "updated_at": 5_100}), ALL
+    )
+    assert asked_again[0].key == "conversation:c1:rated:5000:4"  # a new request, a new rating
 
 
 def test_rating_requested_before_the_window_and_given_inside_counts() -> None:
@@ -219,27 +233,60 @@ def search_item(author_type: str = "user", count: object = 1, last_reply: object
     return item
 
 
-def test_an_item_with_only_its_opening_message_is_the_whole_conversation() -> None:
-    """One part counted (the opening), whose time is the last contact reply: nothing to fetch,
-    and the item alone yields the opening message."""
-    item = search_item()
-    assert opening_only(item)
+# Register R-count-parts: `count_conversation_parts` may leave the opening message out
+# (PARTS, Intercom's example) or count it (WITH_OPENING); None is "not known yet".
+EMPTY = {PARTS: 0, WITH_OPENING: 1, None: 0}  # the count of a conversation with no part
+
+
+@pytest.mark.parametrize("reading", [PARTS, WITH_OPENING, None])
+def test_an_item_with_only_its_opening_message_is_the_whole_conversation(
+    reading: str | None,
+) -> None:
+    """No part counted, and the last contact reply is the opening: nothing to fetch, and the
+    item alone yields the opening message."""
+    item = search_item(count=EMPTY[reading])
+    assert opening_only(item, reading)
     assert [e.key for e in user_messaged(item, ALL)] == ["conversation:c1:opening"]
 
 
+@pytest.mark.parametrize("reading", [PARTS, WITH_OPENING, None])
+def test_a_same_second_second_message_is_fetched_under_every_reading(
+    reading: str | None,
+) -> None:
+    """The contact's second message in the opening's second: one part more than the empty
+    count, whatever the reading; a count of 1 with the reading unknown is fetched too."""
+    assert not opening_only(search_item(count=EMPTY[reading] + 1), reading)
+    assert not opening_only(search_item(count=1), None)
+
+
+@pytest.mark.parametrize("reading", [PARTS, WITH_OPENING, None])
 @pytest.mark.parametrize(
-    ("author_type", "count", "last_reply"),
+    ("author_type", "extra", "last_reply"),
     [
-        ("user", 2, 1_000),  # another part, maybe a same-second message: fetch
-        ("user", 1, 1_060),  # a later contact reply the count has not caught up with
-        ("admin", 1, 1_000),  # outbound, yet a contact reply: the fields disagree
+        ("user", 0, 1_060),  # a later contact reply the count has not caught up with
+        ("admin", 0, 1_000),  # outbound, yet a contact reply: the fields disagree
         ("user", True, 1_000),  # JSON true is not a count
-        ("user", 1, None),
+        ("user", 0, None),
         ("user", None, 1_000),
-        ("lead", "1", 1_000),
+        ("lead", "0", 1_000),
     ],
 )
 def test_anything_less_clear_is_fetched(
-    author_type: str, count: object, last_reply: object
+    reading: str | None, author_type: str, extra: object, last_reply: object
 ) -> None:
-    assert not opening_only(search_item(author_type, count, last_reply))
+    count = EMPTY[reading] + extra if isinstance(extra, int) and extra is not True else extra
+    assert not opening_only(search_item(author_type, count, last_reply), reading)
+
+
+@pytest.mark.parametrize(
+    ("count", "parts", "shown"),
+    [(3, 3, PARTS), (4, 3, WITH_OPENING), (0, 0, PARTS), (1, 0, WITH_OPENING), (7, 3, None)],
+)
+def test_a_fetched_conversation_shows_its_reading(
+    count: int, parts: int, shown: str | None
+) -> None:
+    conv = conversation(parts=[part(f"p{i}", "note", "admin", 1_100 + i) for i in range(parts)])
+    conv["statistics"] = {"count_conversation_parts": count}
+    assert parts_reading(conv) == shown
+    missing = missing_parts(conv, shown)
+    assert missing == (4 if shown is None else 0)

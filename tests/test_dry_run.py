@@ -123,5 +123,5 @@ def test_dry_run_properties_follow_the_config(
         "user_name": "Pé",
         "company": "Acme GmbH",
     }
-    rated = printed[f"conversation:{conv}:rated:{t0 + 50}"]
+    rated = printed[f"conversation:{conv}:rated:{t0 + 50}:4"]
     assert rated["properties"] == {"rating": 4}

@@ -168,16 +168,21 @@ def test_a_search_index_lagging_ten_minutes_loses_nothing_with_reconciliation(
         assert sum(got.values()) == 0, "the live scans alone miss items indexed this late"
 
 
+@pytest.mark.parametrize("merged_status", [404, 410], ids=["2.14-404", "2.16-410"])
 def test_a_lead_who_signs_up_later_is_delivered_by_the_daemon_on_its_own(
+    merged_status: int,
     fake_intercom: FakeIntercom,
     fake_collector: FakeCollector,
     write_config: Callable,
     tmp_path: Path,
 ) -> None:
-    """A lead writes (search items say `external_id: null`; the contact is looked up and
-    says so too): unattributed. They sign up; the daemon's hourly re-resolution looks the
-    contact up afresh and delivers their goals with their new user id. A lead merged into a
-    user (410) is followed to that user the same way."""
+    """A lead writes: the search item says `external_id: null`, which is taken as it is (no
+    read-time lookup, register R-null-unit-fields): unattributed. They sign up; the daemon's
+    hourly re-resolution looks the contact up afresh and delivers their goals with their new
+    user id. A lead merged into a user (register R-merged-contacts) answers 404 on 2.14: the
+    pass re-reads the conversation, which names the user; where 410 with a canonical link is
+    served (2.16), it is followed."""
+    fake_intercom.merged_status = merged_status
     ws = fake_intercom.workspace
     lead = ws.add_contact(role="lead", email=None)
     merged_lead = ws.add_contact(role="lead")
@@ -189,10 +194,12 @@ def test_a_lead_who_signs_up_later_is_delivered_by_the_daemon_on_its_own(
         t0 = int(time.time())
         run_cycle(ctx, pub, now=t0)
         ws.start_conversation(lead, t0 + 1)
-        ws.start_conversation(merged_lead, t0 + 2)
+        merged_conversation = ws.start_conversation(merged_lead, t0 + 2)
+        ws.request_rating(merged_conversation, t0 + 3)
+        ws.rate(merged_conversation, t0 + 4, 2)
         first = run_cycle(ctx, pub, now=t0 + 10)
         assert first.sent == 0
-        assert fake_intercom.calls()["GET /contacts/{id}"] >= 2  # looked up, not assumed
+        assert fake_intercom.calls()["GET /contacts/{id}"] == 0  # the item said null
         ws.convert_lead(lead, "signed-up")
         ws.merge_contact(merged_lead, user)
         run_cycle(ctx, pub, now=t0 + 600)
@@ -201,6 +208,9 @@ def test_a_lead_who_signs_up_later_is_delivered_by_the_daemon_on_its_own(
     assert Counter(fake_collector.goal_keys()) == expected_deliveries(ws, t0, t0 + 3_700)
     uids = {units[0][1] for _, _, units in fake_collector.goal_keys()}
     assert uids == {"signed-up", "known-user"}
+    assert len(fake_collector.goal_keys()) == 5  # each: started, opening; and the rating
+    reread = fake_intercom.calls()["GET /conversations/{id}"]
+    assert reread >= (1 if merged_status == 404 else 0)
 
 
 def test_outbox_resolve_delivers_a_lead_who_signed_up(

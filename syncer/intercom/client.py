@@ -125,8 +125,14 @@ class IntercomClient:
             one_object=True,
         )
 
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """`GET /tickets/{id}`, or None if deleted."""
+        return self._json("GET", f"tickets/{quote(ticket_id, safe='')}", one_object=True)
+
     def contact(self, contact_id: str) -> dict[str, Any] | None:
-        """A contact, following merges (410 with a canonical link), or None if gone."""
+        """A contact, or None if gone. On 2.14 a contact merged into another answers 404
+        like a deleted one (register: R-merged-contacts); from 2.16 it answers 410 with a
+        canonical link, which is followed."""
         for _ in range(MAX_MERGE_HOPS):
             request = f"GET /contacts/{contact_id}"
             try:

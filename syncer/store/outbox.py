@@ -30,6 +30,7 @@ class Goal:
     source: Mapping[str, Any]  # the event's contact and facts, to re-resolve later
     reason: str | None = None
     id: int | None = None
+    replaces: str | None = None  # the key an earlier version gave this event (not stored)
 
     @property
     def status(self) -> str:
@@ -50,6 +51,10 @@ def insert_new(conn: Connection, goals: Sequence[Goal]) -> list[Goal]:
     unique: dict[str, Goal] = {}
     for goal in goals:
         unique.setdefault(goal.key, goal)  # the first of a key wins
+    old_keys = {goal.replaces for goal in unique.values() if goal.replaces}
+    if old_keys:
+        held: set[str] = set(conn.scalars(select(outbox.c.key).where(outbox.c.key.in_(old_keys))))
+        unique = {k: g for k, g in unique.items() if g.replaces not in held}
     if not unique:
         return []
     now = time.time()
@@ -302,5 +307,8 @@ def reresolve(conn: Connection, goal: Goal) -> None:
             properties=json.dumps(goal.properties, ensure_ascii=False),
             status=goal.status,
             reason=goal.reason,
+            # A merged contact's event now names the contact it was merged into.
+            source=json.dumps(goal.source, ensure_ascii=False),
+            contact_id=_contact_id(goal.source),
         )
     )

@@ -3,7 +3,8 @@
 What it keeps of the real API: bearer-token auth, search with the query language (`>`/`<`
 inclusive as documented, or strict with `strict_bounds`, as the ticket search page hints), at
 most 150 per page, opaque stateless `starting_after` tokens, results in no guaranteed order,
-the 500 most recent parts, 404 and 410 (merged contact, with a canonical link), rate-limit
+the 500 most recent parts, a merged contact's 404 (2.14) or 410 with a canonical link (2.16),
+ticket categories searched by their terms (`request`, not `Customer`), rate-limit
 headers and 429 past a budget per window, and, with `search_lag`, a search index that shows
 each object as it was that many seconds ago (Intercom documents minutes of lag). Faults and
 latency are injectable, and every request is recorded for tests to count.
@@ -64,7 +65,15 @@ def _route(method: str, path: str) -> str:
     return f"{method} /" + "/".join(parts)
 
 
+# Ticket search matches categories by terms, not by the names the object shows (2.14,
+# SearchTickets, "Searching by Category").
+CATEGORY_TERMS = {"Customer": "request", "Back-office": "task", "Tracker": "tracker"}
+
+
 def _field(obj: Mapping[str, Any], name: str) -> Any:
+    if name == "category":
+        category = obj.get("category")
+        return CATEGORY_TERMS.get(category, category) if isinstance(category, str) else category
     if name == "contact_ids":
         return [ref.get("id") for ref in obj.get("contacts", {}).get("contacts", [])]
     # The rating's `updated_at` is when the contact gave it; `created_at`, when it was asked.
@@ -94,11 +103,15 @@ class FakeIntercom(FakeServer):
         clock: Callable[[], float] = time.time,
         search_lag: float = 0.0,
         strict_bounds: bool = False,
+        merged_status: int | None = None,
     ) -> None:
         super().__init__()
         self.workspace = workspace
         self.search_lag = search_lag
         self.strict_bounds = strict_bounds
+        # A merged contact answers 404 on 2.14 and 2.15, 410 with a canonical link from 2.16
+        # (ShowContact, MergeContact): by the request's Intercom-Version, or this status.
+        self.merged_status = merged_status
         if search_lag:
             # Changes from here on are kept with their time, on the same clock.
             workspace.clock = clock
@@ -174,10 +187,10 @@ class FakeIntercom(FakeServer):
         if fault is not None:
             time.sleep(fault.delay)
             if fault.status < 300:  # a slow answer, not a failed one
-                status, extra, payload = self._route(method, path.split("?")[0], body)
+                status, extra, payload = self._route(method, path.split("?")[0], headers, body)
                 return status, {**rate, **extra}, payload
             return fault.status, {**rate, **fault.headers}, _error("server_error", "Injected fault")
-        status, extra, payload = self._route(method, path.split("?")[0], body)
+        status, extra, payload = self._route(method, path.split("?")[0], headers, body)
         return status, {**rate, **extra}, payload
 
     def _rate_limit(self) -> tuple[bool, dict[str, str]]:
@@ -203,7 +216,9 @@ class FakeIntercom(FakeServer):
                     return fault
         return None
 
-    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+    def _route(
+        self, method: str, path: str, headers: Mapping[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
         parts = path.strip("/").split("/")
         ws = self.workspace
         if method == "POST" and parts in (["conversations", "search"], ["tickets", "search"]):
@@ -231,7 +246,11 @@ class FakeIntercom(FakeServer):
                 found = ws.conversation_view(oid)
                 return (200, {}, found) if found else (404, {}, _error("not_found", "Not found"))
             if kind == "contacts":
-                return self._contact(oid)
+                return self._contact(oid, headers.get("intercom-version", ""))
+            if kind == "tickets":
+                with ws.lock:
+                    ticket = ws.tickets.get(oid)
+                return (200, {}, ticket) if ticket else (404, {}, _error("not_found", "Not found"))
             if kind == "companies":
                 with ws.lock:
                     company = ws.companies.get(oid)
@@ -240,9 +259,12 @@ class FakeIntercom(FakeServer):
                 )
         return 404, {}, _error("not_found", f"no route {method} /{'/'.join(parts)}")
 
-    def _contact(self, oid: str) -> tuple[int, dict[str, str], Any]:
+    def _contact(self, oid: str, version: str) -> tuple[int, dict[str, str], Any]:
         ws = self.workspace
+        status = self.merged_status or (410 if _version(version) >= (2, 16) else 404)
         with ws.lock:
+            if oid in ws.merged and status == 404:
+                return 404, {}, _error("not_found", "User Not Found")
             if oid in ws.merged:
                 link = f'<{self.url}/contacts/{ws.merged[oid]}>; rel="canonical"'
                 return 410, {"Link": link}, _error("contact_merged", "Contact was merged")
@@ -334,6 +356,13 @@ class FakeIntercom(FakeServer):
         start = 0 if lo is None else bisect.bisect_left(pairs, (lo, ""))
         stop = len(pairs) if hi is None else bisect.bisect_right(pairs, (hi, "\uffff"))
         return [i for _, i in pairs[start:stop]]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return (0,)
 
 
 def _token(offset: int) -> str:

@@ -48,6 +48,10 @@ class Workspace:
     # id -> [(clock time of the change, the search view after it)], when recording
     history: dict[str, list[tuple[float, dict[str, Any]]]] | None = None
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    # How `statistics.count_conversation_parts` counts, which 2.14 does not say: the parts
+    # alone, as Intercom's example shows ("parts"), or the opening message too
+    # ("with_opening"). Set it before the first conversation.
+    parts_reading: str = "parts"
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000), repr=False)
 
@@ -117,7 +121,8 @@ class Workspace:
             return cid
 
     def merge_contact(self, old: str, into: str) -> None:
-        """Intercom merges a lead into a user: the old id answers 410 with a canonical link."""
+        """Intercom merges a lead into a user: the old id is gone (404 on 2.14, 410 with a
+        canonical link from 2.16), and conversations and tickets name the user instead."""
         with self.lock:
             self.merged[old] = into
             self.contacts.pop(old, None)
@@ -203,7 +208,7 @@ class Workspace:
                     "type": "conversation_statistics",
                     "first_contact_reply_at": at if by_contact else None,
                     "last_contact_reply_at": at if by_contact else None,
-                    "count_conversation_parts": 1,
+                    "count_conversation_parts": 1 if self.parts_reading == "with_opening" else 0,
                 },
                 "conversation_parts": {
                     "type": "conversation_part.list",
@@ -292,16 +297,32 @@ class Workspace:
 
     def rate(self, conv_id: str, at: int, score: int, remark: str | None = None) -> None:
         """The contact gives (or changes) the rating at `at`: `updated_at`. `created_at` stays
-        the time it was requested (requested now, if it never was)."""
+        the time it was requested (requested now, if it never was).
+
+        The event is a score given for a request: the same score again (with a remark, say)
+        is not a new one, a changed score is. A score changed back to one it already had on
+        the same request is not a new event either: Intercom shows only the latest."""
         with self.lock:
             conv = self.conversations[conv_id]
             if conv["conversation_rating"] is None:
                 self.request_rating(conv_id, at)
             rating = conv["conversation_rating"]
+            changed = rating["rating"] != score
             rating.update({"rating": score, "remark": remark, "updated_at": at})
             conv["updated_at"] = max(conv["updated_at"], at)
             contact_id = rating["contact"]["id"]
-            self._record(f"conversation:{conv_id}:rated:{at}", "conversation_rated", at, contact_id)
+            key = f"conversation:{conv_id}:rated:{rating['created_at']}:{score}"
+            if changed and all(event.key != key for event in self.truth):
+                self._record(key, "conversation_rated", at, contact_id)
+            self._touch(conv_id)
+
+    def remark(self, conv_id: str, at: int, remark: str) -> None:
+        """The contact adds a remark to the rating they gave: `updated_at` moves, the score
+        does not (2.14 documents `updated_at` only as "last updated"). No event."""
+        with self.lock:
+            conv = self.conversations[conv_id]
+            conv["conversation_rating"].update({"remark": remark, "updated_at": at})
+            conv["updated_at"] = max(conv["updated_at"], at)
             self._touch(conv_id)
 
     def add_ticket(
@@ -378,10 +399,11 @@ def generate(
     start: int,
     end: int,
     tickets: int | None = None,
+    parts_reading: str = "parts",
 ) -> Workspace:
     """A workspace whose activity falls in [start, end], the same for the same arguments."""
     rng = random.Random(seed)
-    ws = Workspace()
+    ws = Workspace(parts_reading=parts_reading)
     companies = [ws.add_company(f"Company {i} ÄÖ") for i in range(max(1, conversations // 20))]
     contacts = [_random_contact(ws, rng, i, companies) for i in range(max(2, conversations // 2))]
     span = max(1, end - start)

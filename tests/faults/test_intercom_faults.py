@@ -179,7 +179,9 @@ def test_conversation_deleted_between_search_and_fetch(
 def test_merged_contact_is_followed_to_its_canonical_contact(
     ws: Workspace, fake: FakeIntercom, tmp_path: Path, now: int
 ) -> None:
-    """Units by email: a contact merged away (410) is read from the contact it became."""
+    """Units by email: a contact merged away (410, as from 2.16) is read from the contact it
+    became."""
+    fake.merged_status = 410
     lead = ws.add_contact(role="lead", email=None)
     conv = ws.start_conversation(lead, now - 7_000)
     user = ws.add_contact(external_id="merged-into", email="merged@example.com")

@@ -137,8 +137,21 @@ def test_deleted_conversation_is_none(fake_intercom: FakeIntercom) -> None:
     assert make_client(fake_intercom).conversation("does-not-exist") is None
 
 
-def test_merged_contact_is_followed(fake_intercom: FakeIntercom) -> None:
-    """A 410 contact_merged with a canonical link leads to the contact it was merged into."""
+def test_merged_contact_answers_404_on_2_14(fake_intercom: FakeIntercom) -> None:
+    """Register R-merged-contacts: on 2.14 a merged contact is not retrievable (404), which
+    the client reports as no contact; the fake decides by the Intercom-Version we send."""
+    ws = fake_intercom.workspace
+    old = ws.add_contact(role="lead")
+    ws.merge_contact(old, ws.add_contact(external_id="merged-user"))
+    assert make_client(fake_intercom).contact(old) is None
+    asked = [r for r in fake_intercom.requests if r.path.startswith("/contacts/")]
+    assert [(r.status, r.headers.get("intercom-version")) for r in asked] == [(404, "2.14")]
+
+
+def test_merged_contact_is_followed_where_410_is_served(fake_intercom: FakeIntercom) -> None:
+    """From 2.16 a 410 contact_merged with a canonical link leads to the contact it was
+    merged into."""
+    fake_intercom.merged_status = 410
     ws = fake_intercom.workspace
     old = ws.add_contact(role="lead")
     into = ws.add_contact(external_id="merged-user")
@@ -157,4 +170,5 @@ def test_conversation_has_at_most_500_parts(fake_intercom: FakeIntercom, now: in
     found = make_client(fake_intercom).conversation(conv)
     assert found is not None
     assert len(found["conversation_parts"]["conversation_parts"]) == 500
-    assert found["statistics"]["count_conversation_parts"] == 521
+    # The workspace's reading (Intercom's example): the parts, not the opening message.
+    assert found["statistics"]["count_conversation_parts"] == 520
