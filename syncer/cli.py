@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "configured credentials, and say what works and what does not. Exit 0 only when all "
         "is well, 1 when a check failed, 2 when the config itself is wrong.",
     )
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also test what the syncer assumes of Intercom against this workspace, read-only "
+        "(a few dozen calls; see docs/intercom-assumptions.md): each assumption confirmed, "
+        "contradicted (exit 1) or not testable here",
+    )
     check.set_defaults(handler=cmd_check)
 
     demo = commands.add_parser(
@@ -401,10 +408,22 @@ def cmd_forget(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from syncer.check import run_checks
 
-    failed = False
-    for finding in run_checks(_load(args, secrets=("intercom", "absmartly"))):
+    config = _load(args, secrets=("intercom", "absmartly"))
+    failed = intercom_ok = False
+    for finding in run_checks(config):
         print(finding.line(), flush=True)
         failed |= not finding.ok
+        intercom_ok |= finding.what == "intercom" and finding.ok
+    if args.probe and intercom_ok:
+        from syncer import probe
+        from syncer.intercom.client import IntercomClient
+
+        print("\nprobes (read-only, against this workspace):", flush=True)
+        with IntercomClient(config.intercom, attempts=2) as client:
+            probed = probe.run(client, int(time.time()), config.sync.reconcile_window)
+        for found in probed.findings:
+            print(found.line(), flush=True)
+        failed |= bool(probed.contradicted)
     return EXIT_FAILURE if failed else EXIT_OK
 
 

@@ -23,11 +23,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import pipeline, recovery
+from syncer import pipeline, probe, recovery
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError, StateError
 from syncer.intercom.client import who
+from syncer.learned import PartsReading
 from syncer.metrics import Health, Metrics, serve
 from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
@@ -320,6 +321,22 @@ def _take_lease(
     return True
 
 
+def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
+    """The assumptions register's probes, once at start: a warning (and a metric) for each
+    contradiction; the reading of `count_conversation_parts` they show is used at once."""
+    probed = probe.run(ctx.client, int(time.time()), ctx.config.sync.reconcile_window)
+    for finding in probed.findings:
+        if watch is not None:
+            contradicted = finding.verdict == probe.CONTRADICTED
+            watch[0].contradicted.labels(entry=finding.entry).set(int(contradicted))
+        if finding.verdict == probe.CONTRADICTED:
+            log.warning("probe %s contradicted: %s", finding.entry, finding.evidence)
+        else:
+            log.info("probe %s %s: %s", finding.entry, finding.verdict, finding.evidence)
+    if probed.parts_reading is not None:
+        ctx.parts = PartsReading(probed.parts_reading)
+
+
 def run(config: Config, *, once: bool = False) -> int:
     """Check credentials, then poll until SIGTERM (or run one cycle); returns the exit status."""
     notifier = Notifier()
@@ -338,6 +355,8 @@ def run(config: Config, *, once: bool = False) -> int:
         watch = _watch(config, ctx, publisher) if not once else None
         if postgres and not _take_lease(ctx, notifier, once=once, watch=watch):
             return 0  # stopped while standing by
+        if not once:
+            _probe(ctx, watch)
         interval = watchdog_seconds()
         liveness = Liveness(interval) if interval and not once else None
         if liveness is not None:

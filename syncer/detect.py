@@ -109,7 +109,11 @@ def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[
     score = rating.get("rating")
     where = f"conversation {conv_id!r}: conversation_rating"
     rated_at = _seconds(rating, "updated_at", where)
-    if rated_at not in window:
+    # Only the lower bound: the scan searches `replied_at`, which may stay where the score
+    # was given while a remark moves `updated_at` on (a plausible reading the spec leaves
+    # open). Such an item is still this window's rating, dated at `updated_at`; keys make
+    # the one a second past `hi` harmless under the other reading.
+    if rated_at < window.lo:
         return []
     requested = rating.get("created_at")
     requested_at = int(requested) if _is_number(requested) and requested >= 0 else 0

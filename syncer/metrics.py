@@ -102,6 +102,12 @@ class Metrics:
         self.active = Gauge(
             "syncer_active", "1 while this instance is the active one, 0 standing by", registry=r
         )
+        self.contradicted = Gauge(
+            "syncer_assumption_contradicted",
+            "1 where the start-up probe contradicted an entry of the assumptions register",
+            ["entry"],
+            registry=r,
+        )
 
     # -- hooks ------------------------------------------------------------------------------
 

@@ -166,10 +166,13 @@ def test_rating_is_dated_when_given_not_when_requested() -> None:
 
 
 def test_rating_requested_before_the_window_and_given_inside_counts() -> None:
-    """The window test is on the time it was given."""
+    """The window test is on the time it was given, and on its lower bound only: a rating
+    the `replied_at` search found whose `updated_at` a remark moved past the window is still
+    the window's (register R-rating-times)."""
     rating = {"rating": 5, "created_at": 900, "updated_at": 1_100, "contact": {"id": "contact-1"}}
     assert len(conversation_rated(conversation(rating=rating), Window(1_000, 2_000))) == 1
-    assert conversation_rated(conversation(rating=rating), Window(0, 1_000)) == []
+    assert conversation_rated(conversation(rating=rating), Window(1_200, 2_000)) == []
+    assert len(conversation_rated(conversation(rating=rating), Window(0, 1_000))) == 1
 
 
 @pytest.mark.parametrize("score", [float("nan"), float("inf"), True, "5"])

@@ -104,6 +104,8 @@ class FakeIntercom(FakeServer):
         search_lag: float = 0.0,
         strict_bounds: bool = False,
         merged_status: int | None = None,
+        replied_at: str = "updated_at",
+        category_names: bool = False,
     ) -> None:
         super().__init__()
         self.workspace = workspace
@@ -112,6 +114,12 @@ class FakeIntercom(FakeServer):
         # A merged contact answers 404 on 2.14 and 2.15, 410 with a canonical link from 2.16
         # (ShowContact, MergeContact): by the request's Intercom-Version, or this status.
         self.merged_status = merged_status
+        # What `conversation_rating.replied_at` searches, which 2.14 does not say: the
+        # rating's `updated_at` ("updated_at"), or when its score was given ("given"), which
+        # a later remark does not move.
+        self.replied_at = replied_at
+        # A test double of the misreading: ticket search matching category names.
+        self.category_names = category_names
         if search_lag:
             # Changes from here on are kept with their time, on the same clock.
             workspace.clock = clock
@@ -323,7 +331,9 @@ class FakeIntercom(FakeServer):
                 self._candidates(resource, store, query) if not self.search_lag else list(store)
             )
             strict = self.strict_bounds
-            ids = [i for i in candidates if searchlang.matches(store[i], query, _field, strict)]
+            ids = [
+                i for i in candidates if searchlang.matches(store[i], query, self._field, strict)
+            ]
             ids.sort()
             random.Random(hashlib.sha256(text.encode()).digest()).shuffle(ids)
             if len(self._results) > 256:
@@ -337,6 +347,13 @@ class FakeIntercom(FakeServer):
         store = ws.conversations if resource == "conversations" else ws.tickets
         return ws.searchable(store, self.search_lag)
 
+    def _field(self, obj: Mapping[str, Any], name: str) -> Any:
+        if name == "conversation_rating.replied_at" and self.replied_at == "given":
+            return self.workspace.score_given.get(str(obj.get("id")))
+        if name == "category" and self.category_names:
+            return obj.get("category")
+        return _field(obj, name)
+
     def _candidates(
         self, resource: str, store: Mapping[str, Any], query: Mapping[str, Any]
     ) -> list[str]:
@@ -348,7 +365,7 @@ class FakeIntercom(FakeServer):
         cached = self._index.get(key)
         if cached is None or cached[0] != self.workspace.version:
             pairs = sorted(
-                (v, i) for i, o in store.items() if isinstance(v := _field(o, name), int)
+                (v, i) for i, o in store.items() if isinstance(v := self._field(o, name), int)
             )
             cached = (self.workspace.version, pairs)
             self._index[key] = cached

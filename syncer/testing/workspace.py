@@ -43,6 +43,9 @@ class Workspace:
     conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
     merged: dict[str, str] = field(default_factory=dict)  # old contact id -> canonical id
+    # conversation id -> when its current score was given: what `replied_at` searches under
+    # the reading in which a remark moves `updated_at` but not `replied_at`
+    score_given: dict[str, int] = field(default_factory=dict)
     truth: list[TrueEvent] = field(default_factory=list)
     version: int = 0
     # id -> [(clock time of the change, the search view after it)], when recording
@@ -312,6 +315,8 @@ class Workspace:
             conv["updated_at"] = max(conv["updated_at"], at)
             contact_id = rating["contact"]["id"]
             key = f"conversation:{conv_id}:rated:{rating['created_at']}:{score}"
+            if changed:
+                self.score_given[conv_id] = at
             if changed and all(event.key != key for event in self.truth):
                 self._record(key, "conversation_rated", at, contact_id)
             self._touch(conv_id)

@@ -1,0 +1,230 @@
+"""`syncer check --probe`: what the syncer assumes of Intercom, checked read-only against the
+user's own workspace.
+
+Each probe checks one entry of the assumptions register (docs/intercom-assumptions.md) with a
+few searches and GETs, and says confirmed, contradicted, or not testable here (the workspace
+has no such objects), with its evidence. Nothing is written. The daemon runs them once at
+start; where the syncer can adapt (how `count_conversation_parts` counts), it does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from syncer import detect
+from syncer.errors import RetryableError
+from syncer.intercom.client import IntercomClient
+
+log = logging.getLogger("syncer.probe")
+
+CONFIRMED = "confirmed"
+CONTRADICTED = "contradicted"
+UNTESTABLE = "not testable here"
+
+LOOKBACK = 30 * 86_400  # where the probes look for objects to test on
+SAMPLES = 3  # objects each probe tests at most
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    entry: str  # the register entry it checks
+    what: str
+    verdict: str
+    evidence: str
+
+    def line(self) -> str:
+        return f"{self.entry:<22} {self.verdict:<17} {self.what}: {self.evidence}"
+
+
+Verdict = tuple[str, str]  # (CONFIRMED | CONTRADICTED | UNTESTABLE, the evidence)
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    findings: list[Finding]
+    parts_reading: str | None  # what the conversations fetched show, for the fetch-skip
+
+    @property
+    def contradicted(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == CONTRADICTED]
+
+
+def run(client: IntercomClient, now: int, reconcile_window: int) -> Probed:
+    """Every probe, in a few dozen calls; a probe whose request fails says so and the others
+    go on (a refused credential stops them all: it is raised)."""
+    reading: list[str | None] = [None]
+    probes: list[tuple[str, str, Callable[[], Verdict]]] = [
+        ("R-search-bounds", "> and < at a boundary", lambda: _bounds(client, now)),
+        ("R-ticket-category", "ticket category terms", lambda: _categories(client, now)),
+        ("R-rating-times", "replied_at is updated_at", lambda: _ratings(client, now)),
+        ("R-count-parts", "count_conversation_parts", lambda: _parts(client, now, reading)),
+        ("R-search-lag", "search index lag", lambda: _lag(client, now, reconcile_window)),
+        ("R-merged-contacts", "merged contact answers 404", _merged),
+    ]
+    findings = []
+    for entry, what, probe in probes:
+        try:
+            verdict, evidence = probe()
+        except RetryableError as exc:
+            verdict, evidence = UNTESTABLE, f"a request failed: {exc}"
+        findings.append(Finding(entry, what, verdict, evidence))
+    return Probed(findings, reading[0])
+
+
+def _window(field: str, lo: int, hi: int, *extra: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "operator": "AND",
+        "value": [
+            {"field": field, "operator": ">", "value": lo},
+            {"field": field, "operator": "<", "value": hi},
+            *extra,
+        ],
+    }
+
+
+def _ids(client: IntercomClient, resource: str, query: Mapping[str, Any]) -> set[str]:
+    return {str(item.get("id")) for item in client.search(resource, query).items}
+
+
+def _recent(
+    client: IntercomClient, resource: str, field: str, now: int
+) -> Iterator[dict[str, Any]]:
+    yield from client.search(resource, _window(field, now - LOOKBACK, now)).items
+
+
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bounds(client: IntercomClient, now: int) -> Verdict:
+    """What the syncer relies on: a search a second past each bound finds the item on the
+    bound. Evidence: whether `>`/`<` include it, as documented ("greater (or equal)")."""
+    item = next(
+        (
+            i
+            for i in _recent(client, "conversations", "created_at", now)
+            if _number(i.get("created_at"))
+        ),
+        None,
+    )
+    if item is None:
+        return (UNTESTABLE, "no conversation in the last 30 days")
+    at, oid = int(item["created_at"]), str(item["id"])
+    inclusive = oid in _ids(client, "conversations", _window("created_at", at, at))
+    widened = oid in _ids(client, "conversations", _window("created_at", at - 1, at + 1))
+    reading = "include their boundary, as documented" if inclusive else "are strict"
+    if not widened:
+        return (
+            CONTRADICTED,
+            f"conversation {oid} (created_at {at}) is not found a second past its bounds",
+        )
+    return (CONFIRMED, f"conversation {oid}: > and < {reading}; a second past each finds it")
+
+
+def _categories(client: IntercomClient, now: int) -> Verdict:
+    """Customer tickets an unfiltered search shows are found by the term `request`."""
+    customer = [
+        t for t in _recent(client, "tickets", "created_at", now) if t.get("category") == "Customer"
+    ][:SAMPLES]
+    if not customer:
+        return (UNTESTABLE, "no Customer ticket in the last 30 days")
+    missed = []
+    for ticket in customer:
+        at = _number(ticket.get("created_at")) or 0
+        term = {"field": "category", "operator": "=", "value": "request"}
+        if str(ticket.get("id")) not in _ids(
+            client, "tickets", _window("created_at", at - 1, at + 1, term)
+        ):
+            missed.append(str(ticket.get("id")))
+    if missed:
+        return (
+            CONTRADICTED,
+            f"category = request does not find Customer tickets {', '.join(missed)} (the "
+            "syncer checks the category on the ticket and is not affected)",
+        )
+    return (
+        CONFIRMED,
+        f"category = request finds {len(customer)} of {len(customer)} Customer tickets",
+    )
+
+
+def _ratings(client: IntercomClient, now: int) -> Verdict:
+    """A rated conversation is found by `replied_at` at its rating's `updated_at`."""
+    rated = [
+        c
+        for c in _recent(client, "conversations", "conversation_rating.replied_at", now)
+        if _number((c.get("conversation_rating") or {}).get("updated_at"))
+    ][:SAMPLES]
+    if not rated:
+        return (UNTESTABLE, "no conversation rated in the last 30 days")
+    differ = []
+    for conv in rated:
+        at = int(conv["conversation_rating"]["updated_at"])
+        window = _window("conversation_rating.replied_at", at - 1, at + 1)
+        if str(conv.get("id")) not in _ids(client, "conversations", window):
+            differ.append(f"{conv.get('id')} (updated_at {at})")
+    if differ:
+        return (
+            CONTRADICTED,
+            f"replied_at differs from updated_at for {', '.join(differ)}: a remark moves "
+            "updated_at; such ratings are dated at updated_at",
+        )
+    return (CONFIRMED, f"{len(rated)} of {len(rated)} rated conversations")
+
+
+def _parts(client: IntercomClient, now: int, learned: list[str | None]) -> Verdict:
+    """How `count_conversation_parts` counts, from conversations fetched whole."""
+    items = [
+        c
+        for c in _recent(client, "conversations", "updated_at", now)
+        if (_number((c.get("statistics") or {}).get("count_conversation_parts")) or 0) >= 1
+    ][:SAMPLES]
+    if not items:
+        return (UNTESTABLE, "no conversation with parts in the last 30 days")
+    shown = []
+    for item in items:
+        conversation = client.conversation(str(item.get("id")))
+        if conversation is not None:
+            shown.append(detect.parts_reading(conversation))
+    readings = set(shown)
+    if len(readings) == 1 and None not in readings:
+        learned[0] = shown[0]
+        words = "the opening message too" if shown[0] == detect.WITH_OPENING else "parts only"
+        return (
+            CONFIRMED,
+            f"counts {words} ({len(shown)} conversations agree); the fetch-skip uses it",
+        )
+    return (
+        CONTRADICTED,
+        f"the count fits neither reading consistently ({sorted(map(str, shown))}); the "
+        "syncer fetches every conversation with a part",
+    )
+
+
+def _lag(client: IntercomClient, now: int, reconcile_window: int) -> Verdict:
+    """How far the search index ran behind GET for recently updated conversations: an
+    item whose GET is newer was not yet indexed as it is now."""
+    items = list(client.search("conversations", _window("updated_at", now - 3_600, now)).items)
+    items = sorted(items, key=lambda c: _number(c.get("updated_at")) or 0, reverse=True)[:SAMPLES]
+    if not items:
+        return (UNTESTABLE, "no conversation updated in the last hour")
+    behind = 0
+    for item in items:
+        whole = client.conversation(str(item.get("id")))
+        got, indexed = _number((whole or {}).get("updated_at")), _number(item.get("updated_at"))
+        if got is not None and indexed is not None and got > indexed:
+            behind = max(behind, now - got)
+    if behind > reconcile_window:
+        return (
+            CONTRADICTED,
+            f"at least {behind} s behind, more than reconcile_window ({reconcile_window} s)",
+        )
+    seen = f"at least {behind} s behind" if behind else "current"
+    return (CONFIRMED, f"{seen} for {len(items)} recently updated conversations")
+
+
+def _merged() -> Verdict:
+    return (UNTESTABLE, "needs a merge, which writes; the syncer handles 404 and 410")
