@@ -46,7 +46,7 @@ PROPERTY_SOURCES: Final = frozenset(
         "ticket.type",
     }
 )
-TICKET_CATEGORIES: Final = ("Customer", "Back-office", "Tracker")  # 2.14 spec, ticket.category
+TICKET_CATEGORIES: Final = ("Customer", "Back-office", "Tracker")  # register: R-ticket-category
 UNIT_SOURCES: Final = ("external_id", "email", "id")
 CUSTOM_ATTRIBUTE_PREFIX: Final = "custom_attributes."
 REGIONS: Final = {

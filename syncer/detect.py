@@ -18,8 +18,8 @@ CONTACT_AUTHORS = frozenset({"user", "lead"})
 MESSAGE_PART_TYPES = frozenset({"comment", "open"})
 # A contact clicking one of the buttons a bot offered: a message only if the operator says so.
 QUICK_REPLY = "quick_reply"
-# `source.delivered_as` of a conversation a custom bot or workflow opened (2.14 spec,
-# conversation_source): the contact answered it rather than opening it.
+# `source.delivered_as` of a conversation a custom bot or workflow opened (register:
+# R-delivered-as): the contact answered it rather than opening it.
 BOT_DELIVERY = "operator_initiated"
 
 

@@ -97,7 +97,7 @@ class IntercomClient:
     ) -> SearchPage:
         """One page of `POST /{resource}/search`; the caller walks `next` itself.
 
-        The SDK's pagers never advance past page one (reference/intercom-notes.md).
+        The SDK's pagers never advance past page one (docs/intercom-assumptions.md, R-sdk-pagers).
         """
         pagination: dict[str, Any] = {"per_page": PER_PAGE}
         if starting_after is not None:

@@ -3,7 +3,8 @@
 Every request the process makes to Intercom, from any thread, passes through one `Pacer`
 fed by the answers' `X-RateLimit-Remaining` / `X-RateLimit-Reset` headers, so scans slow down
 before Intercom says 429. The SDK's own retries stay off: they give N-2 retries for
-`max_retries=N` and never retry a connection error (see reference/intercom-notes.md).
+`max_retries=N` and never retry a connection error (docs/intercom-assumptions.md,
+R-rate-limits and R-sdk-pagers).
 """
 
 from __future__ import annotations
