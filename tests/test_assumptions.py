@@ -112,6 +112,35 @@ def test_a_search_filter_that_loses_events_is_found_by_reconciliation_and_named(
     assert "ticket created (live): 2 events missed by the live scan" in text
 
 
+def test_status_says_when_a_scan_read_a_day_of_objects_and_none_was_an_event(
+    fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    write_config: Callable,
+    cli: Callable,
+    tmp_path: Path,
+    secrets: None,
+) -> None:
+    """Only Tracker tickets count, and every ticket of the day is a Customer one: the
+    reconciliation pass saw them, and `status` says that none was an event."""
+    ws = fake_intercom.workspace
+    user = ws.add_contact(external_id="filer")
+    extra = '[goals.ticket_created]\ncategories = ["Tracker"]\n'
+    config = write_config(
+        _config(fake_intercom, fake_collector, tmp_path, extra=extra).replace(
+            "[sync]\n", "[sync]\nreconcile_interval = 3600\n"
+        )
+    )
+    with cycle_context(config) as (ctx, pub):
+        t0 = int(time.time())
+        run_cycle(ctx, pub, now=t0)
+        ws.add_ticket(user, t0 + 1)
+        ws.add_ticket(user, t0 + 2)
+        run_cycle(ctx, pub, now=t0 + 10)
+        run_cycle(ctx, pub, now=t0 + 3_700)
+    text = cli("--config", str(config), "status").out
+    assert "ticket created (live): none of the 2 objects of the window was an event" in text
+
+
 # -- R-merged-contacts ------------------------------------------------------------------------
 
 
