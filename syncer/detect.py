@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-CONTACT_AUTHORS = frozenset({"user", "lead"})
+# A contact's author type (register R-authors): `user` and `lead` in Intercom's examples; the
+# author schema speaks of "a Contact", so `contact` counts too.
+CONTACT_AUTHORS = frozenset({"user", "lead", "contact"})
 # A contact's reply to a closed conversation arrives as an `open` part carrying the message;
 # every other part type (note, assignment, close, snoozed, ...) is not a contact message.
 MESSAGE_PART_TYPES = frozenset({"comment", "open"})
@@ -220,9 +222,9 @@ Detector = Callable[[Mapping[str, Any], Window], list[Event]]
 
 
 # How `statistics.count_conversation_parts` counts is not documented ("Total number of
-# conversation parts"; register: R-count-parts). Intercom's own example equals the parts
-# list's `total_count`, which leaves the opening message (the `source`) out: PARTS. The other
-# plausible reading counts the opening too: WITH_OPENING. None: not known (yet).
+# conversation parts"; register: R-count-parts). It may count like the parts list's
+# `total_count`, which leaves the opening message (the `source`) out: PARTS; or count the
+# opening too: WITH_OPENING. None: not known (yet).
 PARTS = "parts"
 WITH_OPENING = "with_opening"
 

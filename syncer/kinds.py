@@ -27,7 +27,7 @@ class Kind:
 
 
 # A search holds only filters documented to match there on fields that never change after
-# the event (docs/intercom-assumptions.md, "What a search may filter on"): a wrong filter
+# the event (docs/intercom-assumptions.md, R-search-filters): a wrong filter
 # loses every event without a word, a missing one costs a few pages the detector reads.
 # `source.delivered_as` is searchable and its values are documented; the values of
 # `source.author.type` (user, lead) are not, and ticket categories are searched by terms,
@@ -57,7 +57,8 @@ def _started(goal: GoalSettings) -> list[Kind]:
 
 
 def _rated(goal: GoalSettings) -> list[Kind]:
-    # `replied_at` is the rating's `updated_at`: when the contact gave (or changed) it.
+    # `replied_at` is not defined (register R-rating-times): the detector keeps a rating
+    # whose `updated_at` a remark moved past the window the search found it in.
     spec = ScanSpec("conversations", "conversation_rating.replied_at")
     return [Kind("conversation_rated", goal.kind, spec, detect.conversation_rated)]
 

@@ -10,6 +10,7 @@ start; where the syncer can adapt (how `count_conversation_parts` counts), it do
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ def run(client: IntercomClient, now: int, reconcile_window: int) -> Probed:
     reading: list[str | None] = [None]
     probes: list[tuple[str, str, Callable[[], Verdict]]] = [
         ("R-search-bounds", "> and < at a boundary", lambda: _bounds(client, now)),
+        ("R-authors", "a contact's author type", lambda: _authors(client, now)),
         ("R-ticket-category", "ticket category terms", lambda: _categories(client, now)),
         ("R-rating-times", "replied_at is updated_at", lambda: _ratings(client, now)),
         ("R-count-parts", "count_conversation_parts", lambda: _parts(client, now, reading)),
@@ -122,6 +124,32 @@ def _bounds(client: IntercomClient, now: int) -> Verdict:
             f"conversation {oid} (created_at {at}) is not found a second past its bounds",
         )
     return (CONFIRMED, f"conversation {oid}: > and < {reading}; a second past each finds it")
+
+
+def _authors(client: IntercomClient, now: int) -> Verdict:
+    """Conversations their contacts opened (`delivered_as` customer_initiated, documented)
+    name an author type the detectors take for a contact."""
+    types = Counter(
+        str(_author_type(c))
+        for c in _recent(client, "conversations", "created_at", now)
+        if (c.get("source") or {}).get("delivered_as") == "customer_initiated"
+    )
+    if not types:
+        return (UNTESTABLE, "no conversation a contact opened in the last 30 days")
+    others = {t: n for t, n in types.items() if t not in detect.CONTACT_AUTHORS}
+    seen = ", ".join(f"{t} {n}" for t, n in sorted(types.items()))
+    if others:
+        return (
+            CONTRADICTED,
+            f"author types of contact-opened conversations: {seen}; those not in "
+            f"{sorted(detect.CONTACT_AUTHORS)} are not counted as a contact's",
+        )
+    return (CONFIRMED, f"author types of contact-opened conversations: {seen}")
+
+
+def _author_type(conversation: Mapping[str, Any]) -> object:
+    author = (conversation.get("source") or {}).get("author")
+    return author.get("type") if isinstance(author, Mapping) else None
 
 
 def _categories(client: IntercomClient, now: int) -> Verdict:

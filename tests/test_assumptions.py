@@ -339,6 +339,7 @@ def test_probes_confirm_the_documented_semantics_and_learn_the_reading(
     verdicts = {entry: f.verdict for entry, f in found.items() if entry != "_reading"}
     assert verdicts == {
         "R-search-bounds": probe.CONFIRMED,
+        "R-authors": probe.CONFIRMED,
         "R-ticket-category": probe.CONFIRMED,
         "R-rating-times": probe.CONFIRMED,
         "R-count-parts": probe.CONFIRMED,
@@ -397,3 +398,134 @@ def test_check_probe_exits_1_on_a_contradiction_and_0_otherwise(
     assert next(line for line in bad.out.splitlines() if "contradicted" in line).startswith(
         "R-ticket-category"
     )
+
+
+def test_the_author_probe_names_an_author_type_the_detectors_would_not_count(now: int) -> None:
+    """R-authors: a contact-opened conversation whose author type is none the detectors take
+    for a contact is said, with the types seen."""
+    ws = Workspace()
+    user = ws.add_contact(external_id="u")
+    conv = ws.start_conversation(user, now - 100)
+    ws.start_conversation(user, now - 90)
+    ws.conversations[conv]["source"]["author"]["type"] = "customer"
+    with FakeIntercom(ws, token=INTERCOM_TOKEN) as fake:
+        found = _probe(fake, now)
+    assert found["R-authors"].verdict == probe.CONTRADICTED
+    assert "customer 1, user 1" in found["R-authors"].evidence
+
+
+# The "Accepted Fields" tables of SearchConversations and SearchTickets (2.14), as written.
+CONVERSATION_FIELDS = frozenset(
+    [
+        "id",
+        "created_at",
+        "updated_at",
+        "source.type",
+        "source.id",
+        "source.delivered_as",
+        "source.subject",
+        "source.body",
+        "source.author.id",
+        "source.author.type",
+        "source.author.name",
+        "source.author.email",
+        "source.url",
+        "contact_ids",
+        "teammate_ids",
+        "admin_assignee_id",
+        "team_assignee_id",
+        "channel_initiated",
+        "open",
+        "read",
+        "state",
+        "waiting_since",
+        "snoozed_until",
+        "tag_ids",
+        "priority",
+        "statistics.time_to_assignment",
+        "statistics.time_to_admin_reply",
+        "statistics.time_to_first_close",
+        "statistics.time_to_last_close",
+        "statistics.median_time_to_reply",
+        "statistics.first_contact_reply_at",
+        "statistics.first_assignment_at",
+        "statistics.first_admin_reply_at",
+        "statistics.first_close_at",
+        "statistics.last_assignment_at",
+        "statistics.last_assignment_admin_reply_at",
+        "statistics.last_contact_reply_at",
+        "statistics.last_admin_reply_at",
+        "statistics.last_close_at",
+        "statistics.last_closed_by_id",
+        "statistics.count_reopens",
+        "statistics.count_assignments",
+        "statistics.count_conversation_parts",
+        "conversation_rating.requested_at",
+        "conversation_rating.replied_at",
+        "conversation_rating.score",
+        "conversation_rating.remark",
+        "conversation_rating.contact_id",
+        "conversation_rating.admin_d",
+        "ai_agent_participated",
+        "ai_agent.resolution_state",
+        "ai_agent.last_answer_type",
+        "ai_agent.rating",
+        "ai_agent.rating_remark",
+        "ai_agent.source_type",
+        "ai_agent.source_title",
+    ]
+)
+TICKET_FIELDS = frozenset(
+    [
+        "id",
+        "created_at",
+        "updated_at",
+        "title",
+        "description",
+        "category",
+        "ticket_type_id",
+        "contact_ids",
+        "teammate_ids",
+        "admin_assignee_id",
+        "team_assignee_id",
+        "open",
+        "state",
+        "snoozed_until",
+    ]
+)
+
+
+def _fields(query: object) -> set[str]:
+    if not isinstance(query, dict):
+        return set()
+    if query.get("operator") in ("AND", "OR"):
+        return set().union(*(_fields(q) for q in query["value"]))
+    return {str(query.get("field"))}
+
+
+def test_every_search_field_is_in_the_accepted_fields_tables(
+    fake_intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    write_config: Callable,
+    cli: Callable,
+    tmp_path: Path,
+    now: int,
+    secrets: None,
+) -> None:
+    """R-search-fields: what a catch-up with every goal and option on, and the probes,
+    search is each in the table of its resource."""
+    options = (
+        "[goals.conversation_started]\nbot_started = true\n"
+        "[goals.user_messaged]\nquick_replies = true\n"
+    )
+    config = str(write_config(_config(fake_intercom, fake_collector, tmp_path, extra=options)))
+    assert cli("--config", config, "sync", "--since", iso(now - 9 * DAY)).code == 0
+    assert cli("--config", config, "check", "--probe").code == 0
+    searched: dict[str, set[str]] = {"/conversations/search": set(), "/tickets/search": set()}
+    for request in fake_intercom.requests:
+        if request.path in searched:
+            searched[request.path] |= _fields(request.body["query"])
+    assert searched["/conversations/search"] <= CONVERSATION_FIELDS, searched
+    assert searched["/tickets/search"] <= TICKET_FIELDS, searched
+    assert "conversation_rating.replied_at" in searched["/conversations/search"]
+    assert "category" in searched["/tickets/search"]  # the probe's term search

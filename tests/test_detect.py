@@ -237,7 +237,7 @@ def search_item(author_type: str = "user", count: object = 1, last_reply: object
 
 
 # Register R-count-parts: `count_conversation_parts` may leave the opening message out
-# (PARTS, Intercom's example) or count it (WITH_OPENING); None is "not known yet".
+# (PARTS, like the parts list's `total_count`) or count it (WITH_OPENING); None: not known yet.
 EMPTY = {PARTS: 0, WITH_OPENING: 1, None: 0}  # the count of a conversation with no part
 
 

@@ -52,7 +52,7 @@ class Workspace:
     history: dict[str, list[tuple[float, dict[str, Any]]]] | None = None
     clock: Callable[[], float] = field(default=time.time, repr=False)
     # How `statistics.count_conversation_parts` counts, which 2.14 does not say: the parts
-    # alone, as Intercom's example shows ("parts"), or the opening message too
+    # alone, like the parts list's `total_count` ("parts"), or the opening message too
     # ("with_opening"). Set it before the first conversation.
     parts_reading: str = "parts"
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)

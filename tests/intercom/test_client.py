@@ -170,5 +170,5 @@ def test_conversation_has_at_most_500_parts(fake_intercom: FakeIntercom, now: in
     found = make_client(fake_intercom).conversation(conv)
     assert found is not None
     assert len(found["conversation_parts"]["conversation_parts"]) == 500
-    # The workspace's reading (Intercom's example): the parts, not the opening message.
+    # The workspace's default reading: the parts, not the opening message.
     assert found["statistics"]["count_conversation_parts"] == 520
