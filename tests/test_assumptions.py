@@ -529,3 +529,40 @@ def test_every_search_field_is_in_the_accepted_fields_tables(
     assert searched["/tickets/search"] <= TICKET_FIELDS, searched
     assert "conversation_rating.replied_at" in searched["/conversations/search"]
     assert "category" in searched["/tickets/search"]  # the probe's term search
+
+
+def test_the_daemon_probes_at_start_and_says_what_is_contradicted(
+    fake_intercom: FakeIntercom, fake_collector: FakeCollector, tmp_path: Path
+) -> None:
+    """`syncer run` against a workspace whose ticket search matches names: a warning names
+    the entry, and `syncer_assumption_contradicted` is 1 for it and 0 for the others."""
+    from tests.test_daemon import Daemon, wait_until
+    from tests.test_monitoring import free_port, get, samples
+
+    fake_intercom.category_names = True
+    port = free_port()
+    path = tmp_path / "syncer.toml"
+    path.write_text(
+        _config(
+            fake_intercom, fake_collector, tmp_path, f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
+        )
+    )
+    daemon = Daemon(path, None, tmp_path / "daemon.log")
+    try:
+        found: dict = {}
+
+        def probed() -> bool:
+            try:
+                found.update(samples(get(f"http://127.0.0.1:{port}/metrics")[1]))
+            except OSError:
+                return False
+            return ("syncer_assumption_contradicted", (("entry", "R-merged-contacts"),)) in found
+
+        assert wait_until(probed, 60), Path(daemon.log.name).read_text()
+    finally:
+        daemon.close()
+    metric = "syncer_assumption_contradicted"
+    assert found[(metric, (("entry", "R-ticket-category"),))] == 1
+    assert found[(metric, (("entry", "R-search-bounds"),))] == 0
+    log = Path(daemon.log.name).read_text()
+    assert "probe R-ticket-category contradicted" in log
