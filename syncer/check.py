@@ -1,18 +1,27 @@
-"""`syncer check`: does the config hold, and do both APIs take our credentials?"""
+"""`syncer check`: does the config hold, and do both APIs take our credentials?
+
+Each finding fails where `run` would fail: the database is opened (read, never written) as
+`run` opens it, `[metrics] listen` is bound, and the Collector must answer as the Collector
+does (JSON of its shape), not merely answer.
+"""
 
 from __future__ import annotations
 
-import os
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
 
 from syncer import config as config_mod
-from syncer import words
+from syncer import metrics, words
+from syncer.absmartly.payload import headers
 from syncer.absmartly.publisher import check_key
-from syncer.config import Config, IntercomSettings
+from syncer.config import CollectorSettings, Config, IntercomSettings
 from syncer.errors import IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
-from syncer.store.db import is_postgres, open_store, sqlite_path
+from syncer.store.db import inspect, is_postgres, open_store
 from syncer.store.lease import holder
 
 
@@ -33,21 +42,43 @@ def run_checks(config: Config) -> Iterator[Finding]:
         f"{config.path} ({words.count(len(config.enabled_goals()), 'goal')} enabled, "
         f"{words.count(len(config.units), 'unit')})",
     )
+    if config.metrics_listen is not None:
+        yield _metrics(config.metrics_listen)
     yield _database(config)
     yield _intercom(config)
     yield _collector(config)
 
 
+def _metrics(listen: str) -> Finding:
+    """`run` binds `[metrics] listen` first: bind it, and let go at once."""
+    try:
+        metrics.bind(listen, keep=False).server_close()
+    except SyncerError as exc:
+        if _is_syncer(listen):
+            return Finding("metrics", True, f"{listen}: served by a running syncer")
+        return Finding("metrics", False, str(exc).removeprefix("metrics.listen: "))
+    return Finding("metrics", True, f"{listen} can be bound")
+
+
+def _is_syncer(listen: str) -> bool:
+    """Whether what holds the port answers /healthz as the syncer does."""
+    host, port = metrics.split_listen(listen)
+    host = f"[{host}]" if ":" in host else host
+    try:
+        answer = httpx.get(f"http://{host}:{port}/healthz", timeout=1.0)
+    except httpx.HTTPError:
+        return False
+    said = answer.text.strip()
+    return said in ("active", "standby") or said.startswith(("no completed cycle", "database:"))
+
+
 def _database(config: Config) -> Finding:
     if is_postgres(config.sync.database):
         return _postgres(config)
-    path = sqlite_path(config.sync.database)
-    folder = next((p for p in (path, *path.parents) if p.exists()), None)
-    if path.exists():
-        return Finding("database", True, f"{path}")
-    if folder is not None and folder.is_dir() and os.access(folder, os.W_OK):
-        return Finding("database", True, f"{path} (created at the first run)")
-    return Finding("database", False, f"{path}: cannot be created here")
+    try:
+        return Finding("database", True, inspect(config.sync))
+    except SyncerError as exc:
+        return Finding("database", False, str(exc))
 
 
 def _postgres(config: Config) -> Finding:
@@ -94,9 +125,66 @@ def _other_region(config: Config) -> str | None:
 
 
 def _collector(config: Config) -> Finding:
+    settings = config.absmartly
     try:
-        return Finding(
-            "collector", True, f"{config.absmartly.endpoint}: {check_key(config.absmartly)}"
-        )
+        verdict = check_key(settings)
     except SyncerError as exc:
         return Finding("collector", False, str(exc))
+    problem = collector_shape(settings)
+    if problem is not None:
+        return Finding("collector", False, f"{settings.endpoint}: {problem}")
+    return Finding("collector", True, f"{settings.endpoint}: {verdict}")
+
+
+def collector_shape(settings: CollectorSettings, timeout: float = 10.0) -> str | None:
+    """Whether the endpoint answers as the Collector does; None if so, else what is wrong.
+
+    `check_key`'s route is not in the published spec, and a web server that answers every
+    path (a console URL, a proxy's error page) passes it. So publish nothing: `PUT /context`
+    with an empty object, which the Collector refuses with JSON of its own shape (400 with
+    `{"ok": false, "errors": [...]}`, or `{"code", "message"}`) and records nothing from.
+    """
+    try:
+        answer = httpx.put(
+            settings.endpoint + "/context",
+            headers=headers(settings),
+            content=b"{}",
+            timeout=timeout,
+        )
+    except httpx.TransportError as exc:
+        return f"Collector unreachable: {type(exc).__name__}"
+    if answer.status_code in (401, 403):
+        return (
+            f"the Collector refused the API key in ${settings.api_key_env} "
+            f"({answer.status_code}{_kind(answer)})"
+        )
+    try:
+        body: Any = answer.json()
+    except ValueError:
+        body = None
+    if _collector_body(body):
+        return None
+    return (
+        f"answered PUT /context with {answer.status_code}{_kind(answer)}, not the Collector's "
+        f"JSON: is absmartly.endpoint the Collector's (https://NAME.absmartly.io/v1)?"
+        f"{_hint(settings.endpoint)}"
+    )
+
+
+def _collector_body(body: Any) -> bool:
+    """The Collector's answers: `{"ok": bool, "errors": [...], ...}` or `{"code", "message"}`."""
+    if not isinstance(body, dict):
+        return False
+    if isinstance(body.get("ok"), bool):
+        return isinstance(body.get("errors", []), list)
+    return isinstance(body.get("code"), int) and isinstance(body.get("message"), str)
+
+
+def _kind(answer: httpx.Response) -> str:
+    kind = answer.headers.get("content-type", "").split(";")[0].strip()
+    return f", {kind}" if kind and kind != "application/json" else ""
+
+
+def _hint(endpoint: str) -> str:
+    path = urllib.parse.urlsplit(endpoint).path.rstrip("/")
+    return "" if path.endswith("/v1") else " (the path usually ends in /v1)"

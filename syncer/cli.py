@@ -1,32 +1,94 @@
 """The `syncer` command: a thin shell over the pipeline, the publisher and the daemon.
 
 Exit status: 0 done, 1 a runtime failure (Intercom or the Collector unreachable, a credential
-refused, the database unusable), 2 a usage or configuration error.
+refused, the database unusable), 2 a usage or configuration error, 130 interrupted.
+
+Whatever happens, a command ends with at most one line on stderr that says why: no
+traceback, no secret, nothing more from threads still winding down.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from syncer import __version__, words
 from syncer import config as config_mod
-from syncer.errors import SyncerError
+from syncer.errors import ConfigError, SyncerError
+from syncer.logs import RedactSecrets
 from syncer.logs import setup as setup_logging
-from syncer.timeparse import to_epoch
+from syncer.timeparse import shown, to_epoch
 
 if TYPE_CHECKING:
     from syncer.store.store import Store
 
 log = logging.getLogger("syncer")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EPILOG = (
+    "Exit status: 0 done, 1 runtime failure, 2 usage or configuration error, 130 interrupted. "
+    "The global options (--config, --log-level, --log-format) go before or after COMMAND."
+)
+
+
+class OutputError(SyncerError):
+    """stdout cannot be written (a full disk, an I/O error): exit 1, saying so."""
+
+
+class _Output:
+    """stdout for one command: a failed write is an OutputError, met like any other error;
+    a reader that went away stays a BrokenPipeError, met quietly."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write the output ({exc.strerror or exc})") from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write the output ({exc.strerror or exc})") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class ReaderGone(BaseException):
+    """stdout's reader went away (`syncer sync --dry-run | head -1`). A BaseException, so
+    that the scans' handlers of odd errors let it through and the command ends quietly."""
+
+
+@dataclass
+class _Session:
+    """One `main` call: whether it is the process itself (the `syncer` script, `python -m
+    syncer`), which may rearrange its signals and standard streams on the way out, and what
+    masks secrets in the lines it prints."""
+
+    process: bool = False
+    redactor: RedactSecrets = field(default_factory=lambda: RedactSecrets(()))
+    reader_gone: threading.Event = field(default_factory=threading.Event)
+
+
+_session = _Session()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,23 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Poll Intercom and deliver support activity (conversation started, conversation "
             "rated, user messaged, ticket created) to the ABsmartly Collector as goal events."
         ),
-        epilog="Exit status: 0 done, 1 runtime failure, 2 usage or configuration error.",
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"syncer {__version__}")
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help=f"TOML config file (default: ${config_mod.CONFIG_ENV})",
-    )
-    parser.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="json: one object per line, for log shippers",
-    )
+    _global_options(parser)
+    parser.set_defaults(config=None, log_level="info", log_format="text")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -216,13 +266,50 @@ def build_parser() -> argparse.ArgumentParser:
         description="Remove one contact's personal data from the state database: the "
         "properties, units and stored sources of their goals, and their cached contact. Goals "
         "of theirs not yet sent are never sent. What deduplication needs (keys, times) stays, "
-        "so no later catch-up sends their goals again. Works beside a running daemon.",
+        "so no later catch-up sends their goals again. Works beside a running daemon. Says "
+        "what it removed, or that the state holds nothing of that contact (never seen, or "
+        "already forgotten): both exit 0.",
     )
     who = forget.add_mutually_exclusive_group(required=True)
     who.add_argument("--contact", metavar="ID", help="the Intercom contact id")
     who.add_argument("--email", metavar="EMAIL", help="the contact's email address")
     forget.set_defaults(handler=cmd_forget)
+    _spread_global_options(parser)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """--config, --log-level, --log-format; `default` SUPPRESS: absent unless given."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help=f"TOML config file (default: ${config_mod.CONFIG_ENV})",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=default,
+        help="default: info",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="json: one object per line, for log shippers (default: text)",
+    )
+
+
+def _spread_global_options(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand, nested ones too (`outbox list`), takes the global options, so they
+    go before or after it (`syncer status --config x`). Given after, they win; absent there
+    (SUPPRESS), the value from before the subcommand, or the default, stays."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _global_options(sub, default=argparse.SUPPRESS)
+                sub.epilog = sub.epilog or EPILOG
+                _spread_global_options(sub)
 
 
 def _count(low: int, high: int) -> Callable[[str], int]:
@@ -251,32 +338,130 @@ def _seconds(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. `argv` None: this is the process itself."""
+    global _session
+    _session = session = _Session(process=argv is None)
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level, args.log_format)
+    session.redactor = setup_logging(args.log_level, args.log_format)
     if args.command == "demo" and args.log_level == "info":
-        setup_logging("warning", args.log_format)  # the demo's table is the point
+        # The demo's table is the point.
+        session.redactor = setup_logging("warning", args.log_format)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    stdout = sys.stdout
     try:
+        _check_arguments(args)
+        if stdout is None and args.command != "run":
+            raise SyncerError("standard output is closed: nowhere to write to; nothing was done")
+        if stdout is not None:
+            sys.stdout = cast(TextIO, _Output(stdout))
         code = handler(args)
         sys.stdout.flush()  # here, where a closed pipe can still be met quietly
         return code
+    except (ReaderGone, BrokenPipeError):
+        return _reader_went_away()
     except SyncerError as exc:
-        print(f"syncer: {exc}", file=sys.stderr)
+        if session.reader_gone.is_set():
+            return _reader_went_away()
+        if isinstance(exc, OutputError):
+            _silence_stdout()  # or Python says it again, flushing stdout at exit
+        _say(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("syncer: interrupted; what was stored is kept", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`syncer status | head -2`): end quietly, as Unix tools do.
-        # Python would print an error flushing stdout at exit; point it at /dev/null.
+        if session.reader_gone.is_set():  # the stop a gone reader asked for
+            return _reader_went_away()
+        return _interrupted()
+    except Exception as exc:  # whatever it is, one line: never a traceback
+        if session.reader_gone.is_set():
+            return _reader_went_away()
+        if _interrupted_by(exc):
+            return _interrupted()
+        log.debug("unexpected error", exc_info=True)
+        _say(
+            f"unexpected error: {type(exc).__name__}: {str(exc)[:300]} "
+            "(`--log-level debug` shows where; please report it)"
+        )
+        return EXIT_FAILURE
+    finally:
+        if isinstance(sys.stdout, _Output):
+            sys.stdout = stdout
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Text from the command line that is not UTF-8 (`--since $'\\xff'`) is refused here,
+    naming its option, not later by whatever it reaches first (the database)."""
+    names = {"keys": "KEY", "ids": "ID"}
+    for dest, value in vars(args).items():
+        if dest == "config":  # a file name: any bytes are fine
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not _is_utf8(text):
+                name = names.get(dest, "--" + dest.replace("_", "-"))
+                raise ConfigError(
+                    f"{name}: {shown(text)} is not valid UTF-8 text (check the terminal's or "
+                    "the script's encoding)"
+                )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _say(text: str) -> None:
+    """One line on stderr, secrets masked."""
+    line = " ".join(_session.redactor.redact(text).split("\n"))
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed or full
+        print(f"syncer: {line}", file=sys.stderr, flush=True)
+
+
+def _interrupted() -> int:
+    _mute()
+    _say("interrupted; what was stored is kept")
+    if _session.process:
+        # A second Ctrl-C, while threads wind down, ends the process at once and quietly.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return EXIT_INTERRUPTED
+
+
+def _interrupted_by(exc: BaseException) -> bool:
+    """An error met while unwinding from Ctrl-C (a resource closed under a thread)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__context__
+    return False
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout went away (`syncer status | head -2`): end quietly with 0, as
+    Unix tools do. Python would print an error flushing stdout at exit: point it at
+    /dev/null. Threads still winding down say nothing more."""
+    _session.reader_gone.set()
+    _mute()
+    _silence_stdout()
+    return EXIT_OK
+
+
+def _mute() -> None:
+    _session.redactor.muted = True
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        os.close(devnull)
 
 
 def _load(args: argparse.Namespace, secrets: Sequence[str]) -> config_mod.Config:
     config = config_mod.load(config_mod.config_path(args.config), secrets=secrets)
-    setup_logging(
+    _session.redactor = setup_logging(
         args.log_level,
         args.log_format,
         (config.intercom.token, config.absmartly.api_key, config.sync.password),
@@ -299,6 +484,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _print_goal(goal: Any) -> None:
+    """One dry-run line, flushed: a reader that went away is met here, in the scan that
+    printed, which then stops (and, in the process, the whole dry run)."""
+    if _session.reader_gone.is_set():
+        raise ReaderGone
     line = {
         "key": goal.key,
         "name": goal.name,
@@ -306,7 +495,24 @@ def _print_goal(goal: Any) -> None:
         "units": [{"type": t, "uid": u} for t, u in goal.units],
         "properties": dict(goal.properties),
     }
-    sys.stdout.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+    try:
+        sys.stdout.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stop_for_reader()
+        raise ReaderGone from None
+
+
+def _stop_for_reader() -> None:
+    """The first scan to meet a gone reader stops the others: as the process, by Ctrl-C to
+    the main thread (which a catch-up answers by stopping its scans)."""
+    if _session.reader_gone.is_set():
+        return
+    _reader_went_away()
+    main_thread = threading.main_thread()
+    if _session.process and threading.current_thread() is not main_thread:
+        assert main_thread.ident is not None
+        signal.pthread_kill(main_thread.ident, signal.SIGINT)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -390,14 +596,31 @@ def _writing(config: config_mod.Config) -> Store:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from syncer import daemon
+    from syncer import daemon, metrics
 
-    return daemon.run(_load(args, secrets=("intercom", "absmartly")), once=args.once)
+    config = _load(args, secrets=("intercom", "absmartly"))
+    listen = config.metrics_listen if not args.once else None  # --once serves no metrics
+    if listen is None:
+        return daemon.run(config, once=args.once)
+    # Before the database, Intercom or the Collector: a port that cannot be bound fails the
+    # start at once. The daemon's `serve` takes this server.
+    metrics.bind(listen)
+    try:
+        return daemon.run(config, once=args.once)
+    finally:
+        metrics.release(listen)  # if it stopped before serving
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
     with _writing(_load(args, secrets=())) as store:
         goals, contacts = store.forget(args.contact, args.email)
+    who = f"contact {args.contact}" if args.contact else f"email {args.email}"
+    if not goals and not contacts:
+        print(
+            f"found nothing for {who}: the state holds no goal and no cached contact of "
+            "theirs (never seen, or already forgotten); nothing to remove"
+        )
+        return EXIT_OK
     print(
         f"forgot {words.count(len(contacts), 'contact')} ({', '.join(sorted(contacts)) or '-'}): "
         f"personal data removed from {words.count(goals, 'goal')}; cached contacts dropped"

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import math
 import os
+import re
 import time
 import tomllib
 import unicodedata
@@ -79,6 +80,7 @@ class CollectorSettings:
     hash_units: bool = False
     timeout: float = 30.0
     batch_size: int = 500
+    max_body_bytes: int = 512 * 1024  # every request body stays under it
     api_key: str = field(default="", repr=False)
 
 
@@ -104,6 +106,7 @@ class SyncSettings:
     database: str
     start: int | None  # None: "now", resolved when a fresh database first scans
     password: str = field(default="", repr=False)  # PostgreSQL's, from sync.password_env
+    schema: str = ""  # PostgreSQL: the workspace's own schema ("": the default, public)
     # Measured in bench/freshness.py: p95 event-to-Collector 18 s at 10/10, for 0.2 % of the
     # rate budget when idle; the overlap and the reconciliation pass catch what indexes late.
     poll_interval: int = 10
@@ -218,10 +221,11 @@ def load(
 ) -> Config:
     """Read and validate the config; `secrets` names the sections whose secret must be set."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark some editors put at the top is not TOML's concern.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (PermissionError, IsADirectoryError) as exc:
+    except OSError as exc:  # a folder, no permission, an I/O error
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: config file is not UTF-8 text") from None
@@ -283,20 +287,76 @@ def _metrics(table: _Table) -> str | None:
     if listen is None:
         return None
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65_536:
-        raise ConfigError(f"metrics.listen: expected host:port (127.0.0.1:9464), got {listen!r}")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if (
+        not host.strip("[]")
+        or not (port.isascii() and port.isdigit())
+        or not 0 < int(port) < 65_536
+        or not _printable_ascii(host)
+        or (":" in host and not bracketed)
+    ):
+        raise ConfigError(
+            "metrics.listen: expected host:port (127.0.0.1:9464, or [::1]:9464 for IPv6), "
+            f"got {_shown(listen)!r}"
+        )
     return str(listen)
 
 
+def _printable_ascii(text: str) -> bool:
+    """What an HTTP header value may hold: printable ASCII, space included."""
+    return all(" " <= ch <= "~" for ch in text)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A value for an error line: cut to `limit` characters."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _header_text(
+    table: _Table, name: str, default: Any = ..., *, sent: str = "is sent as an HTTP header"
+) -> str:
+    """A value sent as an HTTP header (or an identifier the Collector keys on): printable
+    ASCII, no space at either end."""
+    value: str = table.text(name, default)
+    if not _printable_ascii(value) or value != value.strip():
+        raise ConfigError(
+            f"{table.key(name)}: {sent}, so it must be printable ASCII with no space at "
+            f"either end, got {_shown(value)!r}"
+        )
+    return value
+
+
 def _secret(
-    table: _Table, name: str, default: str, env: Mapping[str, str], needed: bool
+    table: _Table,
+    name: str,
+    default: str,
+    env: Mapping[str, str],
+    needed: bool,
+    *,
+    header: bool = True,
 ) -> tuple[str, str]:
     variable = table.text(name, default)
-    if not variable.replace("_", "").isalnum():
-        raise ConfigError(f"{table.key(name)}: {variable!r} is not an environment variable name")
+    if variable != variable.upper():
+        # Most likely the secret pasted where its variable's name belongs: never echoed.
+        raise ConfigError(
+            f"{table.key(name)}: must name the environment variable that holds the secret, "
+            f"in upper case (like {default or 'SYNCER_DB_PASSWORD'}); what is there looks "
+            "like a secret itself, so it is not shown"
+        )
+    if not variable.replace("_", "").isalnum() or not variable.isascii():
+        raise ConfigError(
+            f"{table.key(name)}: {_shown(variable)!r} is not an environment variable name"
+        )
     value = env.get(variable, "")
     if needed and not value.strip():
         raise ConfigError(f"{table.key(name)}: environment variable {variable} is not set")
+    if needed and header and not _printable_ascii(value.strip()):
+        # Never the value: it is a secret.
+        raise ConfigError(
+            f"{table.key(name)}: the value of ${variable} holds a character an HTTP header "
+            "cannot carry (only printable ASCII); export it again, without control "
+            "characters or typographic quotes"
+        )
     return variable, value.strip()
 
 
@@ -324,13 +384,16 @@ def _absmartly(table: _Table, env: Mapping[str, str], wanted: set[str]) -> Colle
     settings = CollectorSettings(
         endpoint=_url(table, "endpoint", table.text("endpoint")).rstrip("/"),
         api_key_env=key_env,
-        application=table.text("application"),
-        environment=table.text("environment"),
+        application=_header_text(table, "application"),
+        environment=_header_text(table, "environment"),
         application_version=table.integer("application_version", 0),
-        agent=table.text("agent", "intercom-absmartly-syncer"),
+        agent=_header_text(table, "agent", "intercom-absmartly-syncer"),
         hash_units=table.get("hash_units", bool, False),
         timeout=table.seconds("timeout", 30.0),
         batch_size=_batch_size(table),
+        max_body_bytes=table.integer(
+            "max_body_bytes", 512 * 1024, minimum=16 * 1024, maximum=16 * 1024 * 1024
+        ),
         api_key=key,
     )
     table.finish()
@@ -357,10 +420,29 @@ def _goal_name(table: _Table, default: str) -> str:
 
 
 def _url(table: _Table, name: str, value: str) -> str:
-    """An API address must be HTTPS, except on loopback where the fakes and tunnels live."""
-    parts = urlsplit(value)
+    """An API address must be HTTPS, except on loopback where the fakes and tunnels live. It
+    holds no credentials (they come from the environment), and an error never echoes them."""
+    key = table.key(name)
+    authority = value.partition("://")[2] if "://" in value else value
+    for end in "/?#":
+        authority = authority.split(end, 1)[0]
+    if "@" in authority:
+        raise ConfigError(
+            f"{key}: holds a user name or password (user:password@); credentials come from "
+            "the environment (the *_env keys), never the URL"
+        )
+    shown = _shown(value, 80)
+    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
+        raise ConfigError(f"{key}: {shown!r} holds a space or a control character")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port could not be cast to integer ..."
+        raise ConfigError(f"{key}: {shown!r} is not a valid URL ({exc})") from None
+    if port == 0:
+        raise ConfigError(f"{key}: {shown!r}: the port must be 1 to 65535")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{table.key(name)}: {value!r} is not an http(s) URL")
+        raise ConfigError(f"{key}: {shown!r} is not an http(s) URL")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(f"{table.key(name)}: must use https (plain http only for loopback)")
     return value
@@ -381,7 +463,10 @@ def _units(raw: list[Any]) -> tuple[UnitMapping, ...]:
     units: list[UnitMapping] = []
     for index, item in enumerate(raw):
         table = _Table(item, f"units[{index}]")
-        unit = UnitMapping(type=table.text("type"), source=table.text("from"))
+        unit = UnitMapping(
+            type=_header_text(table, "type", sent="names an ABsmartly unit type"),
+            source=table.text("from"),
+        )
         if unit.source not in UNIT_SOURCES and not _is_custom_attribute(unit.source):
             raise ConfigError(
                 f"{table.key('from')}: must be external_id, email, id or "
@@ -457,7 +542,7 @@ def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSetti
     if "password_env" in table.data:
         if not database.startswith("postgresql"):
             raise ConfigError("sync.password_env: only for a postgresql database")
-        _, password = _secret(table, "password_env", "", env, needed=True)
+        _, password = _secret(table, "password_env", "", env, needed=True, header=False)
     # TOML gives an unquoted time as a datetime; to_epoch takes both forms.
     start_raw = table.get("start", object, "now")
     is_now = isinstance(start_raw, str) and start_raw.strip().lower() == "now"
@@ -471,6 +556,7 @@ def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSetti
         database=database,
         start=start,
         password=password,
+        schema=_schema(table, database),
         poll_interval=table.integer("poll_interval", 10, minimum=5, maximum=3_600),
         settle=table.integer("settle", 10, maximum=3_600),
         overlap=table.integer("overlap", 300, maximum=DAY),
@@ -488,6 +574,26 @@ def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSetti
     return settings
 
 
+# A schema name the syncer creates and quotes as it is: lower case, as PostgreSQL folds it.
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _schema(table: _Table, database: str) -> str:
+    """`sync.schema`: each workspace's tables in a schema of its own on one PostgreSQL
+    database, with a lease of its own."""
+    schema = str(table.get("schema", str, ""))
+    if not schema:
+        return ""
+    if not database.startswith("postgresql"):
+        raise ConfigError("sync.schema: only for a postgresql database")
+    if not _SCHEMA.fullmatch(schema) or schema.startswith("pg_"):
+        raise ConfigError(
+            f"sync.schema: {schema[:40]!r} is not a schema name the syncer can use (lower-case "
+            "letters, digits and _, at most 63, not starting with a digit or pg_)"
+        )
+    return schema
+
+
 def _database(table: _Table, path: Path | None) -> str:
     """The state database's URL; a relative SQLite path is taken from the config's folder
     (the folder must exist when the database is opened: see store/db.py)."""
@@ -498,6 +604,11 @@ def _database(table: _Table, path: Path | None) -> str:
         raise ConfigError(
             "sync.database: must be a sqlite:/// or postgresql+psycopg:// URL, got "
             f"{database.split('@')[-1]!r}"
+        )
+    if not database.removeprefix("sqlite:///").strip():
+        raise ConfigError(
+            'sync.database: "sqlite:///" names no file; give its path '
+            '("sqlite:////var/lib/syncer/state.db", or "sqlite:///state.db" beside the config)'
         )
     file = Path(database.removeprefix("sqlite:///"))
     if not file.is_absolute():

@@ -21,8 +21,13 @@ class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        # Set once the command has said its last line (Ctrl-C, a reader that went away):
+        # threads still winding down say nothing more.
+        self.muted = False
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self.muted:
+            return False
         if self.secrets:
             text = record.getMessage()
             if record.exc_info and not record.exc_text:

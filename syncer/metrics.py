@@ -7,10 +7,13 @@ when `[metrics] listen` is set.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,12 +27,14 @@ from prometheus_client import (
     generate_latest,
 )
 
+from syncer.errors import ConfigError, SyncerError
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.metrics")
 
 FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600, 1800, 3600, math.inf)
+LIVE_KEYS = 100_000  # goals found by this process still awaiting the Collector, remembered
 
 
 class Metrics:
@@ -94,6 +99,11 @@ class Metrics:
             buckets=FRESHNESS_BUCKETS,
             registry=r,
         )
+        # The goals this process found (its scans, as `found` tells): only their delivery
+        # counts in `freshness`. A back-fill's goals (`syncer sync --since`, a backlog left
+        # from before the start) were never found here, and their age is not a delay.
+        self._live: OrderedDict[str, None] = OrderedDict()
+        self._live_lock = threading.Lock()
         self.reconciled = Counter(
             "syncer_reconciliation_found",
             "Events the reconciliation pass found that the live scans had missed",
@@ -123,6 +133,11 @@ class Metrics:
             self.events_found.labels(kind=goal.kind).inc()
             if not goal.units:
                 self.unattributed.labels(kind=goal.kind).inc()
+                continue
+            with self._live_lock:
+                self._live[goal.key] = None
+                while len(self._live) > LIVE_KEYS:  # dead-lettered ones are never taken
+                    self._live.popitem(last=False)
 
     def collector_request(self, outcome: str) -> None:
         self.collector_requests.labels(outcome=outcome).inc()
@@ -133,7 +148,10 @@ class Metrics:
         self.collector_requests.labels(outcome=outcome).inc()
         for goal in taken:
             self.delivered.inc()
-            self.freshness.observe(max(0.0, now - goal.achieved_at / 1000))
+            with self._live_lock:
+                live = self._live.pop(goal.key, False) is None
+            if live:
+                self.freshness.observe(max(0.0, now - goal.achieved_at / 1000))
         self.dead.inc(dead)
 
     def cycle(self, seconds: float, complete: bool, reconciled: int | None, store: Store) -> None:
@@ -179,33 +197,99 @@ class Health:
         return True, "active"
 
 
-def serve(listen: str, metrics: Metrics, health: Health) -> ThreadingHTTPServer:
-    """`/metrics` and `/healthz` on `host:port`, from a thread of their own."""
+class _Server(ThreadingHTTPServer):
+    """Bound at start, before anything else is checked; serving once `serve` gives it the
+    figures to serve."""
+
+    daemon_threads = True
+    metrics: Metrics | None = None
+    health: Health | None = None
+
+
+# Servers `bind` opened ahead of `serve` (the CLI binds before opening anything else).
+_bound: dict[str, _Server] = {}
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` (validated by the config) as a host and a port."""
     host, _, port = listen.rpartition(":")
+    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            if path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
-            elif path == "/healthz":
-                ok, why = health.check()
-                self._send(200 if ok else 503, "text/plain; charset=utf-8", why.encode() + b"\n")
-            else:
-                self._send(404, "text/plain; charset=utf-8", b"/metrics or /healthz\n")
 
-        def _send(self, status: int, kind: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+def bind(listen: str, *, keep: bool = True) -> _Server:
+    """Bind `[metrics] listen` now, or fail in one line: ConfigError for an address this
+    machine does not have (exit 2), SyncerError for a port in use or refused (exit 1).
+    With `keep`, the next `serve` of the same address uses this server."""
+    host, port = split_listen(listen)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, socket.gaierror) else "not a host name"
+        raise ConfigError(f"metrics.listen: cannot resolve {host!r} ({why})") from None
+    failure: OSError | None = None
+    for family, _, _, _, address in found:
+        server_class: type[_Server] = type("Server", (_Server,), {"address_family": family})
+        try:
+            server = server_class((str(address[0]), port), _Handler)
+        except OSError as exc:
+            failure = failure if exc.errno == errno.EAFNOSUPPORT and failure else exc
+            continue
+        if keep:
+            _bound[listen] = server
+        return server
+    assert failure is not None
+    raise _bind_error(listen, failure)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # a scrape every 15 s is not worth a log line
 
-    server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
-    server.daemon_threads = True
+def release(listen: str) -> None:
+    """Close the server `bind` opened for this address, if `serve` never took it."""
+    server = _bound.pop(listen, None)
+    if server is not None:
+        server.server_close()
+
+
+def _bind_error(listen: str, exc: OSError) -> SyncerError:
+    where = f"metrics.listen: cannot listen on {listen}"
+    if exc.errno == errno.EADDRINUSE:
+        return SyncerError(f"{where}: the port is in use (another syncer?); free it or pick one")
+    if exc.errno == errno.EACCES:
+        return SyncerError(f"{where}: permission denied (a port below 1024 needs privileges)")
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return ConfigError(f"{where}: not an address of this machine")
+    return SyncerError(f"{where}: {exc.strerror or exc}")
+
+
+def serve(listen: str, metrics: Metrics, health: Health) -> ThreadingHTTPServer:
+    """`/metrics` and `/healthz` on `host:port`, from a thread of their own; on the server
+    `bind` opened for this address, if it did."""
+    server = _bound.pop(listen, None) or bind(listen, keep=False)
+    server.metrics, server.health = metrics, health
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics on http://%s/metrics, health on /healthz", listen)
     return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        metrics, health = self.server.metrics, self.server.health
+        assert metrics is not None and health is not None  # serving only once `serve` set them
+        path = self.path.split("?")[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+        elif path == "/healthz":
+            ok, why = health.check()
+            self._send(200 if ok else 503, "text/plain; charset=utf-8", why.encode() + b"\n")
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"/metrics or /healthz\n")
+
+    def _send(self, status: int, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # a scrape every 15 s is not worth a log line

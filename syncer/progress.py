@@ -1,5 +1,7 @@
-"""Progress of a long `sync`: a bar on a terminal, a line every few seconds elsewhere, and a
-log record (JSON with `--log-format json`) when logs are data.
+"""Progress of a long `sync`: a bar on a terminal, and a log record (JSON with `--log-format
+json`) when logs are data. A stderr that is neither (a pipe, a file, the journal) gets no
+progress: the sync's closing line says what it did, and a failure stays the one line there.
+A stream handed in explicitly gets a plain line every `every` seconds.
 
 The scans run in parallel threads; this shows them on one line: how much of the window is
 covered, what was read, what was delivered, the rate and the time left.
@@ -38,7 +40,9 @@ class Progress:
         self.since, self.until, self.kinds = since, until, kinds
         self.stream = stream or sys.stderr
         self.as_log = as_log
-        self.tty = self.stream.isatty() and not as_log
+        self.tty = _isatty(self.stream) and not as_log
+        # The default stderr, not a terminal, and logs that are text: nothing to show.
+        self.quiet = stream is None and not self.tty and not as_log
         self.every = every if not self.tty else 0.2
         self.delivered = delivered
         self.clock = clock
@@ -50,6 +54,8 @@ class Progress:
         self._drawn = False
 
     def __call__(self, kind: str, stats: ScanStats, checkpoint: int | None) -> None:
+        if self.quiet:
+            return
         with self._lock:
             if checkpoint is not None:
                 self._covered[kind] = checkpoint
@@ -65,13 +71,16 @@ class Progress:
         if self.as_log:
             log.info("%s", line, extra={"fields": self.figures()})
             return
-        if self.tty:
-            # Back to the line's start and clear it: a shorter line leaves nothing behind.
-            self.stream.write("\r\x1b[K" + line[: _width() - 1])
-            self._drawn = True
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        try:
+            if self.tty:
+                # Back to the line's start and clear it: a shorter line leaves nothing behind.
+                self.stream.write("\r\x1b[K" + line[: _width() - 1])
+                self._drawn = True
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # the terminal went away: the sync goes on unseen
+            self.quiet = True
 
     def share(self) -> float:
         """The share of the window covered, over all scans."""
@@ -108,10 +117,20 @@ class Progress:
         """End the display: the last figures stay on screen, the cursor on a fresh line.
         Safe to call twice, and after Ctrl-C."""
         with self._lock:
-            if self.tty and self._drawn:
-                self.stream.write("\r\x1b[K" + self.line()[: _width() - 1] + "\n")
-                self.stream.flush()
+            if self.tty and self._drawn and not self.quiet:
                 self._drawn = False
+                try:
+                    self.stream.write("\r\x1b[K" + self.line()[: _width() - 1] + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    self.quiet = True
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):  # closed, or gone
+        return False
 
 
 def _width() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from syncer import words
+from syncer import binding, words
 from syncer.config import Config
 from syncer.store import lease, outbox, parking
 from syncer.store.db import open_store
@@ -35,6 +35,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         oldest = store.oldest_personal()
     return {
         "database": where,
+        "workspace": notes.get(binding.NOTE),  # the Intercom workspace the state belongs to
         "active": active,  # PostgreSQL: the instance that holds the lease
         "size_bytes": size,
         "oldest_personal_data": iso(oldest / 1000) if oldest is not None else None,
@@ -66,6 +67,8 @@ def status(config: Config, now: float) -> dict[str, Any]:
 def render(summary: dict[str, Any]) -> str:
     size = summary.get("size_bytes")
     lines = [f"database  {summary['database']}" + (f"  ({_bytes(size)})" if size else "")]
+    if summary.get("workspace"):
+        lines.append(f"workspace {binding.words(summary['workspace'])}")
     if summary.get("oldest_personal_data"):
         lines.append(f"personal data kept from {summary['oldest_personal_data']} on")
     if summary.get("active") is not None or summary["database"].startswith("postgresql"):

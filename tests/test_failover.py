@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from syncer.store.lease import HOLDING, KEY
+from syncer.store.lease import LeaseKey
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
@@ -89,8 +89,9 @@ def active_pid(url: str) -> int | None:
     """The pid of the instance holding the lease (its lock granted), or None."""
     engine = create_engine(url)
     try:
+        statement, args = LeaseKey().holding()
         with engine.connect() as conn:
-            held = conn.execute(text(HOLDING), {"key": KEY}).scalar()
+            held = conn.execute(text(statement), args).scalar()
             row = conn.execute(text("SELECT holder FROM lease WHERE id = 1")).first()
     except Exception:  # the schema is not there yet
         return None

@@ -6,6 +6,7 @@ import fcntl
 import importlib.resources
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +29,7 @@ log = logging.getLogger("syncer.store")
 MIGRATIONS = Path(str(importlib.resources.files("syncer.migrations")))
 # How long a statement waits for another program's write lock before giving up with one line.
 BUSY_TIMEOUT_MS = 10_000
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 class Flock:
@@ -52,8 +54,10 @@ def sqlite_path(url: str) -> Path:
 
 
 def open_store(sync: SyncSettings, *, writer: bool = True, lock: bool = True) -> Store:
-    """`open_database` for the configured database and its password."""
-    return open_database(sync.database, writer=writer, lock=lock, password=sync.password)
+    """`open_database` for the configured database, its password and schema."""
+    return open_database(
+        sync.database, writer=writer, lock=lock, password=sync.password, schema=sync.schema
+    )
 
 
 def is_postgres(url: str) -> bool:
@@ -61,7 +65,12 @@ def is_postgres(url: str) -> bool:
 
 
 def open_database(
-    url: str, *, writer: bool = True, lock: bool = True, password: str | None = None
+    url: str,
+    *,
+    writer: bool = True,
+    lock: bool = True,
+    password: str | None = None,
+    schema: str = "",
 ) -> Store:
     """Open (creating and migrating if `writer`) the database; a second locking writer (a
     daemon, a sync) is refused: SQLite's by a file lock, PostgreSQL's by the lease.
@@ -71,11 +80,12 @@ def open_database(
     or a PostgreSQL daemon that will wait for the lease as a standby).
     """
     if is_postgres(url):
-        return _open_postgres(url, writer=writer, lock=lock, password=password)
+        return _open_postgres(url, writer=writer, lock=lock, password=password, schema=schema)
     path = sqlite_path(url)
     if writer and not path.parent.is_dir():
         # A typo must not quietly create a database somewhere else.
         raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
+    refuse_unusable(path)
     held = _take_lock(path) if writer and lock else None
     try:
         if not writer and not path.exists():
@@ -97,6 +107,89 @@ def open_database(
             held.close()
         raise
     return Store(engine, str(path), Flock(held) if held is not None else None)
+
+
+def refuse_unusable(path: Path) -> None:
+    """Refuse, in one line that says what to do, a file SQLite would fail on obscurely or,
+    worse, take for a new database: a folder, an empty file, a file that is no database."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"{path}: cannot open the database ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"sync.database: {path} is a folder; name the database file in it")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"sync.database: {path} is not a regular file")
+    if info.st_size == 0:
+        # SQLite would take it as a new database and the next sync would send every goal
+        # of its window again: the syncer's own database is never empty.
+        raise StateError(
+            f"{path}: the file is empty (0 bytes), so the syncer did not make it; restore the "
+            "syncer's database there, or remove the file to start a new one (a new database "
+            "sends again what its first sync reads)"
+        )
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the database ({exc.strerror})") from None
+    if head != SQLITE_MAGIC:
+        raise StateError(
+            f"{path}: not a SQLite database (written by something else); point sync.database "
+            "at the syncer's database, or move this file away"
+        )
+
+
+def inspect(sync: SyncSettings) -> str:
+    """What opening the SQLite database as `run` does would meet, found without writing or
+    locking: a short description, or the error `run` would raise (for `check`)."""
+    path = sqlite_path(sync.database)
+    if not path.parent.is_dir():
+        raise ConfigError(f"sync.database: the folder {path.parent} does not exist")
+    refuse_unusable(path)
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"sync.database: cannot create the database in {path.parent} (permission denied)"
+            )
+        return f"{path} (created at the first run)"
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise StateError(f"{path}: the database is not readable and writable by this user")
+    engine = _engine(path, writer=False)
+    try:
+        _check_revision(engine, path, want_current=False)
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+    except SQLAlchemyError as exc:
+        raise StateError(f"{path}: cannot use the database ({_reason(exc)})") from None
+    finally:
+        engine.dispose()
+    heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    if not current:
+        schema = "no schema yet: the first run creates it"
+    elif set(current) == heads:
+        schema = "schema current"
+    else:
+        schema = "schema older: the next run migrates it"
+    active = _lock_holder(path)
+    return f"{path} ({schema}{f'; in use by syncer pid {active}' if active else ''})"
+
+
+def _lock_holder(path: Path) -> str | None:
+    """The pid a running syncer wrote in the lock file, if one holds the lock."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        with lock_path.open("r", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return handle.read().strip() or "?"
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
 
 
 def _private(path: Path) -> None:
@@ -194,11 +287,18 @@ def _engine(path: Path, *, writer: bool = True) -> Engine:
     return engine
 
 
-def _open_postgres(url: str, *, writer: bool, lock: bool, password: str | None) -> Store:
+def _open_postgres(
+    url: str, *, writer: bool, lock: bool, password: str | None, schema: str = ""
+) -> Store:
     parsed = make_url(url)
     if password:
         parsed = parsed.set(password=password)
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
+    # A workspace's own schema: every unqualified name (the tables, alembic_version, the
+    # lease row) resolves there, so the migrations and queries need no change.
+    search_path = {"options": f"-c search_path={schema}"} if schema else {}
+    if schema:
+        where += f" schema {schema}"
     engine = create_engine(
         parsed,
         pool_pre_ping=True,
@@ -213,6 +313,7 @@ def _open_postgres(url: str, *, writer: bool, lock: bool, password: str | None) 
             "keepalives_interval": 5,
             "keepalives_count": 3,
             "application_name": "intercom-absmartly-syncer",
+            **search_path,
         },
     )
 
@@ -225,9 +326,13 @@ def _open_postgres(url: str, *, writer: bool, lock: bool, password: str | None) 
 
     try:
         if writer:
+            if schema:
+                with engine.begin() as conn:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             migrate(engine, Path(where))
         else:
             _check_revision(engine, Path(where), want_current=True)
+        session_kept(engine, where)
         store = Store(engine, f"postgresql {where}")
         if writer and lock:
             lease = PgLease(engine)
@@ -241,6 +346,34 @@ def _open_postgres(url: str, *, writer: bool, lock: bool, password: str | None) 
         engine.dispose()
         raise
     return store
+
+
+SESSION_CHECKS = 3
+
+
+def session_kept(engine: Engine, where: str) -> None:
+    """Refuse a connection that does not keep its session: behind a pooler in transaction
+    mode (PgBouncer's `pool_mode = transaction`) each transaction may run on another server
+    session, so the session lock that is the lease would not hold. Seen as a setting made in
+    one transaction that a later one does not see, or another backend answering it, while a
+    second connection holds a transaction open (which takes the server session a pooler
+    would otherwise hand back to the first)."""
+    with engine.connect() as first, engine.connect() as second:
+        first = first.execution_options(isolation_level="AUTOCOMMIT")
+        pid = first.execute(text("SELECT pg_backend_pid()")).scalar()
+        for attempt in range(SESSION_CHECKS):
+            mark = f"kept-{attempt}"
+            first.execute(text("SELECT set_config('syncer.session_probe', :v, false)"), {"v": mark})
+            with second.begin():
+                second.execute(text("SELECT pg_backend_pid()"))
+                seen = first.execute(
+                    text("SELECT current_setting('syncer.session_probe', true), pg_backend_pid()")
+                ).one()
+            if tuple(seen) != (mark, pid):
+                raise StateError(
+                    f"{where}: the connection does not keep its session (a pooler in "
+                    "transaction mode?); connect directly, or through session pooling"
+                )
 
 
 def _alembic_config(connection: Any) -> AlembicConfig:
@@ -286,6 +419,7 @@ def explain(exc: BaseException) -> str:
         "unable to open database file": "cannot open the database file (check the path and "
         "permissions)",
         "disk I/O error": "disk I/O error; check the disk, then run again",
+        "file is not a database": "not a SQLite database (is sync.database the syncer's file?)",
     }
     for needle, meaning in known.items():
         if needle in text:

@@ -16,20 +16,53 @@ import os
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
 from syncer.errors import StateError
 
-KEY = 0x53594E43  # "SYNC": one lock per database, so one active syncer per database
+KEY = 0x53594E43  # "SYNC": one lock per workspace schema, so one active syncer per workspace
 RETRY_SECONDS = 5.0
-# Sessions holding the lease's lock in this database (an advisory lock on a small key sits
-# in `objid`; pg_locks lists every database's locks, and another database's syncer is not ours).
-HOLDING = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = :key "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKey:
+    """The advisory lock of one workspace's schema. The default schema keeps the one-key
+    lock of earlier versions (a rolling upgrade still excludes the old instance); a named
+    schema takes a two-key lock, KEY and a hash of its name."""
+
+    schema: str = ""
+
+    @classmethod
+    def of(cls, engine: Engine) -> LeaseKey:
+        """The key of the schema the engine's connections work in (`sync.schema`)."""
+        with engine.connect() as conn:
+            schema = str(conn.execute(text("SELECT current_schema()")).scalar() or "public")
+        return cls("" if schema == "public" else schema)
+
+    @property
+    def _args(self) -> dict[str, int]:
+        return {"k1": KEY, "k2": zlib.crc32(self.schema.encode()) & 0x7FFFFFFF}
+
+    def sql(self, function: str) -> tuple[str, dict[str, int]]:
+        if not self.schema:
+            return f"SELECT {function}(:k1)", {"k1": KEY}
+        return f"SELECT {function}(:k1, :k2)", self._args
+
+    def holding(self) -> tuple[str, dict[str, int]]:
+        """Sessions holding this lock in this database: pg_locks lists every database's
+        locks, and a one-key lock sits in `objid` (objsubid 1), a two-key one in `classid`
+        and `objid` (objsubid 2)."""
+        where = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        )
+        if not self.schema:
+            return where + "AND classid = 0 AND objid = :k1 AND objsubid = 1", {"k1": KEY}
+        return where + "AND classid = :k1 AND objid = :k2 AND objsubid = 2", self._args
 
 
 class LeaseLost(StateError):
@@ -39,8 +72,11 @@ class LeaseLost(StateError):
 class PgLease:
     """The advisory-lock lease; a `Fence` for the store once acquired."""
 
-    def __init__(self, engine: Engine, holder: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, holder: str | None = None, key: LeaseKey | None = None
+    ) -> None:
         self.engine = engine
+        self.key = key or LeaseKey.of(engine)
         self.holder = holder or f"{socket.gethostname()} pid {os.getpid()}"
         self.epoch: int | None = None
         self.pid: int | None = None
@@ -49,7 +85,8 @@ class PgLease:
     def try_acquire(self) -> bool:
         """Take the lease if it is free; True once held."""
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": KEY}).scalar()
+        statement, args = self.key.sql("pg_try_advisory_lock")
+        got = conn.execute(text(statement), args).scalar()
         if not got:
             conn.close()
             return False
@@ -73,9 +110,8 @@ class PgLease:
     def check(self, conn: Connection) -> None:
         """Inside a writing transaction: raise LeaseLost unless this instance still holds it."""
         epoch = conn.execute(text("SELECT epoch FROM lease WHERE id = 1 FOR SHARE")).scalar()
-        held = conn.execute(
-            text(HOLDING + " AND pid = :pid"), {"pid": self.pid, "key": KEY}
-        ).scalar()
+        statement, args = self.key.holding()
+        held = conn.execute(text(statement + " AND pid = :pid"), {**args, "pid": self.pid}).scalar()
         if epoch != self.epoch or not held:
             raise LeaseLost(
                 "this syncer lost the lease on the database (another instance took over, "
@@ -92,10 +128,11 @@ class PgLease:
             self._conn = None
 
 
-def holder(engine: Engine) -> str | None:
+def holder(engine: Engine, key: LeaseKey | None = None) -> str | None:
     """Who holds the lease now ("host pid N since ..."), or None if nobody does."""
+    statement, args = (key or LeaseKey.of(engine)).holding()
     with engine.connect() as conn:
-        held = conn.execute(text(HOLDING), {"key": KEY}).scalar()
+        held = conn.execute(text(statement), args).scalar()
         row = conn.execute(text("SELECT holder, since FROM lease WHERE id = 1")).first()
     if not held or row is None:
         return None
@@ -113,6 +150,6 @@ def wait_for(
     while not stop.is_set():
         if lease.try_acquire():
             return True
-        on_wait(holder(lease.engine))
+        on_wait(holder(lease.engine, lease.key))
         stop.wait(every)
     return False

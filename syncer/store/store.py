@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
-from syncer.store import outbox, parking, state
+from syncer.store import outbox, parking, state, tables
 from syncer.store.outbox import Goal
 from syncer.store.parking import Parked
 from syncer.store.state import Cursor
@@ -276,11 +276,30 @@ class Store:
         return done
 
     def forget(self, contact_id: str | None, email: str | None) -> tuple[int, set[str]]:
-        """Every trace of one contact, by id or email: (goals stripped, contact ids forgotten,
-        the email's included)."""
+        """Every trace of one contact, by id or email: (goals stripped, the contact ids the
+        state held: cached, or named by a goal, the email's included). Nothing found is
+        (0, empty): a contact never seen, or already forgotten."""
+        wanted = [contact_id] if contact_id else []
         with self._write() as conn:
-            ids = state.forget_cached(conn, [contact_id] if contact_id else [], email)
-            return outbox.forget(conn, ids, email), ids
+            held: set[str] = set()
+            if wanted:
+                held |= set(
+                    conn.scalars(
+                        select(tables.cache.c.id).where(
+                            tables.cache.c.kind == "contact", tables.cache.c.id.in_(wanted)
+                        )
+                    )
+                )
+                held |= set(
+                    conn.scalars(
+                        select(tables.outbox.c.contact_id)
+                        .where(tables.outbox.c.contact_id.in_(wanted))
+                        .limit(1)
+                    )
+                )
+            ids = state.forget_cached(conn, wanted, email)
+            goals = outbox.forget(conn, ids, email)
+            return goals, (ids - set(wanted)) | held
 
     def oldest_personal(self) -> int | None:
         with self._read() as conn:

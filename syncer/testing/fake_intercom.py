@@ -106,6 +106,7 @@ class FakeIntercom(FakeServer):
         merged_status: int | None = None,
         replied_at: str = "updated_at",
         category_names: bool = False,
+        app_id: str = "fake",
     ) -> None:
         super().__init__()
         self.workspace = workspace
@@ -120,6 +121,7 @@ class FakeIntercom(FakeServer):
         self.replied_at = replied_at
         # A test double of the misreading: ticket search matching category names.
         self.category_names = category_names
+        self.app_id = app_id  # the workspace `GET /me` names
         if search_lag:
             # Changes from here on are kept with their time, on the same clock.
             workspace.clock = clock
@@ -242,8 +244,8 @@ class FakeIntercom(FakeServer):
                     "email": "admin@example.com",
                     "app": {
                         "type": "app",
-                        "id_code": "fake",
-                        "name": "Fake workspace",
+                        "id_code": self.app_id,
+                        "name": f"Fake workspace {self.app_id}".removesuffix(" fake"),
                         "region": "US",
                     },
                 },

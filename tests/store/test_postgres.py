@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from syncer.errors import StateError
 from syncer.store.db import open_database
@@ -46,6 +48,7 @@ def test_an_instance_whose_lease_session_ends_cannot_write_again(postgres_url: s
         with standby.engine.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lease.pid})
             conn.commit()
+        gone(standby.engine, lease.pid)
         with pytest.raises(LeaseLost):
             active.store_page([goal("after the cut")], {})
         taker = PgLease(standby.engine)
@@ -76,3 +79,18 @@ def test_a_new_holder_fences_out_the_old_one_by_epoch(postgres_url: str) -> None
         assert old.counts()["pending"] == 0
     finally:
         old.close()
+
+
+def gone(engine: Engine, pid: int | None, deadline: float = 30.0) -> None:
+    """Wait until a terminated backend has exited: pg_terminate_backend only signals it, and
+    its locks go with the process, a moment later on a busy machine."""
+    ends = time.monotonic() + deadline
+    while time.monotonic() < ends:
+        with engine.connect() as conn:
+            left = conn.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).scalar()
+        if not left:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"backend {pid} still there after {deadline} s")
