@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
+from syncer import binding, metrics, words
 from syncer import config as config_mod
-from syncer import metrics, words
 from syncer.absmartly.payload import headers
 from syncer.absmartly.publisher import check_key
 from syncer.config import CollectorSettings, Config, IntercomSettings
-from syncer.errors import IntercomAuthError, SyncerError
+from syncer.errors import ConfigError, IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
 from syncer.store.db import inspect, is_postgres, open_store
 from syncer.store.lease import holder
@@ -103,7 +103,21 @@ def _intercom(config: Config) -> Finding:
         return Finding("intercom", False, f"{exc}{'; ' + hint if hint else ''}")
     except SyncerError as exc:
         return Finding("intercom", False, f"{exc} ({config.intercom.base_url})")
+    try:
+        _bound_to(config, me)
+    except ConfigError as exc:
+        return Finding("intercom", False, str(exc))
     return Finding("intercom", True, who(me))
+
+
+def _bound_to(config: Config, me: dict[str, Any]) -> None:
+    """The state, if there is one yet, must belong to the workspace the token reads."""
+    try:
+        store = open_store(config.sync, writer=False, lock=False)
+    except SyncerError:
+        return  # no database yet (or one `database` already reported on)
+    with store:
+        binding.bind(store, me, write=False)
 
 
 def _other_region(config: Config) -> str | None:

@@ -155,6 +155,9 @@ def test_a_token_of_another_workspace_is_refused_before_anything_is_read(
         assert not [r for r in eu.requests if r.path.endswith("/search")]
         status = _run(first, "status")
         assert "Fake workspace us" in status.stdout
+        check = _run(other, "check")
+        assert check.returncode == 1
+        assert "intercom   FAILED  the token reads workspace 'Fake workspace eu'" in check.stdout
 
 
 # -- poolers ------------------------------------------------------------------------------
