@@ -64,18 +64,9 @@ def test_each_workspace_schema_has_its_own_active_instance_and_standby(
 
 
 def _run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN,
-        "ABSMARTLY_API_KEY": COLLECTOR_KEY,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "syncer", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = _popen(config, *args)
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_two_workspaces_deliver_each_only_their_own_at_once(
