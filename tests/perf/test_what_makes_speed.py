@@ -71,13 +71,15 @@ def test_concurrency_is_bounded(
     now: int,
     secrets: None,
 ) -> None:
-    """With concurrency 3, Intercom never sees more than 3 fetches plus one search per scan."""
+    """With concurrency 3, Intercom never sees more than 3 fetches plus one search per scan,
+    and the fetches do run 3 at a time (94 are handed to the pool at once, each held 50 ms
+    by the fake: a busy machine can delay a search beside them, not the pool's own three)."""
     ws = generate(seed=4, conversations=120, start=now - 86_400, end=now - 60)
-    with FakeIntercom(ws, token=INTERCOM_TOKEN, latency=0.02) as intercom:
+    with FakeIntercom(ws, token=INTERCOM_TOKEN, latency=0.05) as intercom:
         text = config_text(intercom.url, tmp_path / "s.db", collector_url=fake_collector.url)
         config = write_config(text.replace("[intercom]\n", "[intercom]\nconcurrency = 3\n"))
         assert cli("--config", str(config), "sync", "--since", "2000-01-01").code == 0
-        assert 3 < intercom.max_in_flight <= 3 + 4
+        assert 3 <= intercom.max_in_flight <= 3 + 4
 
 
 def test_scans_read_one_page_ahead_of_nothing(fake_intercom: FakeIntercom) -> None:
