@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from types import FrameType
 
 from syncer import logs, pipeline, recovery, words
 from syncer.absmartly.publisher import DrainResult, Publisher, deliver
@@ -82,9 +84,11 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
                 unattributed[goal.reason or "-"] += 1
         sys.stdout.flush()
 
-    with open_context(config, scratch=True) as ctx:
+    with open_context(config, scratch=True) as ctx, stopping_on_signals(ctx) as caught:
         ctx.on_new = on_new
         results = scan_window(ctx, since, until, now)
+        if caught:
+            raise KeyboardInterrupt  # end as Ctrl-C does: one line (nothing was written), 130
     skipped = sum(stats.skipped for stats in results.values())
     print(
         f"dry run {iso(since)} .. {iso(until)}: {words.count(sum(found.values()), 'goal')} "
@@ -99,6 +103,49 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
     for failure in failures:
         print(f"syncer: scan failed: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+class _Hushed(logging.Filter):
+    """Once a signal stopped the run, what the stop cuts short (a retry abandoned, a page left
+    unread, an object parked for the next run) is no news: the run's last line says it all."""
+
+    def __init__(self, caught: list[int]) -> None:
+        super().__init__()
+        self.caught = caught
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.caught
+
+
+@contextlib.contextmanager
+def stopping_on_signals(ctx: Context) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM alike stop the run between pages: every wait (a backoff, a
+    rate-limit window) ends at once and what was read is committed. Yields the signals
+    caught; a second one stops at once (KeyboardInterrupt)."""
+    ctx.client.pacer.stop = ctx.stop  # Intercom's waits end with the run's
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals reach the main thread only: a sync run in another one has none
+        return
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        ctx.stop.set()
+
+    hushed = _Hushed(caught)
+    ours = [h for h in logging.getLogger().handlers if h.get_name() == "syncer"]
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for handler in ours:
+        handler.addFilter(hushed)
+    try:
+        yield caught
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        for handler in ours:
+            handler.removeFilter(hushed)
 
 
 @contextlib.contextmanager
@@ -138,12 +185,15 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
     """Retry what is parked, read [since, until] into the outbox, delivering as it reads,
     then deliver everything pending, whatever the scans did.
 
-    Exits 1 when a scan failed, objects stay parked, or the Collector stayed unreachable for
-    `publish_timeout` seconds; what was read stays stored for the next run.
+    Exits 1 when a scan failed, objects stay parked, goals were dead-lettered, or the
+    Collector stayed unreachable for `publish_timeout` seconds; what was read stays stored for
+    the next run. SIGINT or SIGTERM stop it between pages, as Ctrl-C ends a command: one
+    line, exit 130.
     """
     with (
         open_context(config) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.store)) as pub,
+        stopping_on_signals(ctx) as caught,
     ):
         early = DrainResult()
         progress = Progress(
@@ -153,7 +203,8 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
             delivered=lambda: early.sent,
             as_log=logs.is_json(),
         )
-        ctx.on_progress = progress
+        # After a signal, nothing more than the run's last line: no progress either.
+        ctx.on_progress = lambda *args: None if caught else progress(*args)
         try:
             with delivering_meanwhile(pub, ctx.stop, early):
                 retried = recovery.retry_parked(ctx)
@@ -165,6 +216,8 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
             raise
         finally:
             progress.done()  # after Ctrl-C too: the terminal's next line starts clean
+        if caught:
+            raise KeyboardInterrupt  # end as Ctrl-C does: one line, what was stored kept, 130
         parked = len(ctx.store.parked())
         failures = [stats.error for stats in results.values() if stats.error]
         if failures or delivered.waiting:
@@ -207,4 +260,11 @@ def _report(
             f"({delivered.error}); they stay in the outbox and the next run delivers them",
             file=sys.stderr,
         )
-    return 1 if failures or parked or delivered.waiting else 0
+    if delivered.dead:
+        print(
+            f"syncer: {words.count(delivered.dead, 'goal')} dead-lettered in this run (the "
+            "Collector refused them); `syncer outbox list --status dead` shows them and why, "
+            "`syncer outbox retry` queues them again",
+            file=sys.stderr,
+        )
+    return 1 if failures or parked or delivered.waiting or delivered.dead else 0

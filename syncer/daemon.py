@@ -23,7 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import pipeline, probe, recovery
+from syncer import binding, pipeline, probe, recovery
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError, StateError
@@ -324,7 +324,9 @@ def _take_lease(
 def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
     """The assumptions register's probes, once at start: a warning (and a metric) for each
     contradiction; the reading of `count_conversation_parts` they show is used at once."""
-    probed = probe.run(ctx.client, int(time.time()), ctx.config.sync.reconcile_window)
+    probed = probe.run(
+        ctx.client, int(time.time()), ctx.config.sync.reconcile_window, stop=ctx.stop
+    )
     for finding in probed.findings:
         if watch is not None:
             contradicted = finding.verdict == probe.CONTRADICTED
@@ -346,7 +348,14 @@ def run(config: Config, *, once: bool = False) -> int:
         open_context(config, lock=not postgres) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.store)) as publisher,
     ):
+        ctx.client.pacer.stop = ctx.stop  # SIGTERM ends Intercom's backoffs and waits too
+        # From the first moment: in a container the syncer is PID 1, and the kernel drops a
+        # signal PID 1 has no handler for, so a stop during the checks and probes would be
+        # ignored until the runtime kills it.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: ctx.stop.set())
         me = ctx.client.me()  # a refused token stops here, before READY=1
+        binding.bind(ctx.store, me)  # another workspace's token stops here too
         log.info("Intercom: %s", who(me))
         try:
             log.info("Collector: %s", check_key(config.absmartly))
@@ -357,6 +366,9 @@ def run(config: Config, *, once: bool = False) -> int:
             return 0  # stopped while standing by
         if not once:
             _probe(ctx, watch)
+        if ctx.stop.is_set():
+            log.info("stopped while starting; nothing was read")
+            return 0
         interval = watchdog_seconds()
         liveness = Liveness(interval) if interval and not once else None
         if liveness is not None:

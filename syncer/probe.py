@@ -10,6 +10,7 @@ start; where the syncer can adapt (how `count_conversation_parts` counts), it do
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -53,9 +54,14 @@ class Probed:
         return [f for f in self.findings if f.verdict == CONTRADICTED]
 
 
-def run(client: IntercomClient, now: int, reconcile_window: int) -> Probed:
+def run(
+    client: IntercomClient,
+    now: int,
+    reconcile_window: int,
+    stop: threading.Event | None = None,
+) -> Probed:
     """Every probe, in a few dozen calls; a probe whose request fails says so and the others
-    go on (a refused credential stops them all: it is raised)."""
+    go on (a refused credential stops them all: it is raised). `stop` ends them early."""
     reading: list[str | None] = [None]
     probes: list[tuple[str, str, Callable[[], Verdict]]] = [
         ("R-search-bounds", "> and < at a boundary", lambda: _bounds(client, now)),
@@ -68,6 +74,8 @@ def run(client: IntercomClient, now: int, reconcile_window: int) -> Probed:
     ]
     findings = []
     for entry, what, probe in probes:
+        if stop is not None and stop.is_set():
+            break
         try:
             verdict, evidence = probe()
         except RetryableError as exc:

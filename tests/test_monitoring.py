@@ -50,7 +50,9 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def watched(
     fake_intercom: FakeIntercom, fake_collector: FakeCollector, tmp_path: Path
 ) -> Iterator[tuple[Daemon, str]]:
-    """A daemon polling every 5 s with metrics on a free loopback port and JSON logs."""
+    """A daemon polling every 5 s with metrics on a free loopback port and JSON logs, once
+    its first cycle is done: its window starts there, and what happened before it is history
+    (for `sync`), not live activity."""
     port = free_port()
     path = tmp_path / "syncer.toml"
     path.write_text(
@@ -66,6 +68,7 @@ def watched(
     try:
         base = f"http://127.0.0.1:{port}"
         assert wait_until(lambda: _up(base), 20), daemon.log.name
+        assert wait_until(lambda: _cycles(base) >= 1, 20), daemon.log.name
         yield daemon, base
     finally:
         daemon.close()
@@ -76,6 +79,12 @@ def _up(base: str) -> bool:
         return get(base + "/healthz")[0] in (200, 503)
     except OSError:
         return False
+
+
+def _cycles(base: str) -> float:
+    status, page = get(base + "/metrics")
+    found = samples(page) if status == 200 else {}
+    return found.get(("syncer_cycle_duration_seconds_count", ()), 0.0)
 
 
 def test_metrics_agree_with_the_fakes_and_logs_carry_fields(
@@ -97,16 +106,12 @@ def test_metrics_agree_with_the_fakes_and_logs_carry_fields(
     assert wait_until(lambda: len(fake_collector.goal_keys()) == 6, 3 * POLL)
     lateness = [a.received_at - a.achieved_at / 1000 for a in fake_collector.accepted]
     assert max(lateness) <= 2 * POLL + 3  # loose here; bench/freshness.py measures it
-    status, page = get(base + "/metrics")
-    assert status == 200
-    found = samples(page)
-    assert found[("syncer_goals_delivered_total", ())] == 6
-    assert found[("syncer_goal_freshness_seconds_count", ())] == 6
-    searches = fake_intercom.calls()["POST /conversations/search"]
-    route = (("route", "POST /conversations/search"), ("status", "200"))
-    assert found[("syncer_intercom_requests_total", route)] == searches
+    # The daemon counts a delivery once the Collector's answer is recorded, and a search once
+    # it is answered, a moment after the fakes: wait until the figures agree.
+    seen: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    assert wait_until(lambda: _agree(base, fake_intercom, seen), 3 * POLL), seen
+    found = seen["samples"]
     assert found[("syncer_events_found_total", (("kind", "conversation_started"),))] == 3
-    assert found[("syncer_outbox_pending", ())] == 0
     assert found[("syncer_active", ())] == 1
     assert get(base + "/healthz") == (200, "active\n")
     daemon.terminate()
@@ -114,6 +119,28 @@ def test_metrics_agree_with_the_fakes_and_logs_carry_fields(
     cycles = [r for r in records if r["msg"].startswith("cycle:")]
     assert cycles and all({"pages", "new", "delivered", "seconds"} <= set(r) for r in cycles)
     assert sum(r["delivered"] for r in cycles) == 6
+
+
+def _agree(
+    base: str,
+    fake: FakeIntercom,
+    seen: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]],
+) -> bool:
+    """Whether /metrics agrees with the fakes: six goals delivered and timed, none pending,
+    and as many searches counted as Intercom answered, none in flight meanwhile."""
+    before = fake.calls()["POST /conversations/search"]
+    status, page = get(base + "/metrics")
+    after = fake.calls()["POST /conversations/search"]
+    if status != 200:
+        return False
+    found = seen["samples"] = samples(page)
+    route = (("route", "POST /conversations/search"), ("status", "200"))
+    return (
+        found.get(("syncer_goals_delivered_total", ())) == 6
+        and found.get(("syncer_goal_freshness_seconds_count", ())) == 6
+        and found.get(("syncer_outbox_pending", ())) == 0
+        and before == found.get(("syncer_intercom_requests_total", route)) == after
+    )
 
 
 def test_health_turns_503_without_a_completed_cycle_for_three_poll_intervals() -> None:

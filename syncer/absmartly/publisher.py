@@ -3,12 +3,17 @@
 One batch is in flight at a time and is marked sent in one statement as soon as its answer
 is read, so the only goals that can be sent twice are those of the one batch whose answer
 was lost (a crash, or a connection cut after the Collector took it) before that commit.
+
+No goal the Collector would take is dead-lettered: bodies are packed under
+`absmartly.max_body_bytes`; a body refused as too large (413) is sent again in halves, down to
+a single goal; a body refused as a whole without saying which request (a gateway's HTML 400,
+a 409, a 422) is bisected down to the requests really refused. Only those are dead.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,17 +23,28 @@ from typing import Any
 import httpx
 
 from syncer import backoff
-from syncer.absmartly.payload import Request, build_requests, headers
+from syncer.absmartly.payload import Request, body, build_requests, fitting, headers, packed
 from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError, CollectorUnavailable
+from syncer.logs import MASK
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.publish")
 
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 FETCH_GOALS = 5_000  # goals read from the outbox at a time; they go out 500 requests a batch
 MAX_BACKOFF = 60.0
+# A 413 teaches the publisher to pack smaller bodies, never below this: a Collector that
+# refuses less is refusing something else, and halving still finds the goals it takes.
+MIN_LEARNED_BODY = 16 * 1024
+DETAIL_CHARS = 200  # of a refusal's body, in the dead letter's reason
+_TAG = re.compile(r"<[^>]*>")
+
+
+def is_transient(status: int) -> bool:
+    """An answer that means "later": a timeout (408), too early (425), rate-limited (429),
+    or any server error; every other refusal is final."""
+    return status >= 500 or status in (408, 425, 429)
 
 
 @dataclass
@@ -40,6 +56,9 @@ class Verdict:
     transient: str | None = None
     retry_after: float | None = None
     unsupported: bool = False  # the batch route is missing: fall back to PUT /context
+    whole: bool = False  # refused as a whole, naming no request: a smaller body may pass
+    too_large: bool = False  # 413
+    size: int = 0  # the bytes of the body it answered
 
 
 @dataclass
@@ -61,22 +80,32 @@ class DrainResult:
 
 
 def judge(
-    status: int, body: Any, requests: Sequence[Request], *, batch: bool, raw: str = ""
+    status: int,
+    body: Any,
+    requests: Sequence[Request],
+    *,
+    batch: bool,
+    raw: bytes = b"",
+    secrets: Sequence[str] = (),
 ) -> Verdict:
     """Read a Collector answer (pure): which goals are sent, dead, or to be retried."""
     every = [g.id for r in requests for g in r.goals if g.id is not None]
     if status in (404, 405) and batch:
         return Verdict(unsupported=True)
-    if status in TRANSIENT_STATUSES:
+    if is_transient(status):
         return Verdict(transient=f"Collector answered {status}")
     if 200 <= status < 300 and not isinstance(body, dict):
         return Verdict(transient=f"Collector answered {status} with a body that is not JSON")
     if 200 <= status < 300 and body.get("ok") is True:
         return Verdict(sent=every)
+    said = detail(body, raw, secrets)
+    if status == 413:
+        reason = f"too large for the Collector (413), even alone: {said}"
+        return Verdict(dead=dict.fromkeys(every, reason), whole=True, too_large=True)
     rejected = _rejected(body, requests, batch)
     if not rejected:
-        message = _message(body) or raw[:200] or "no detail"
-        return Verdict(dead=dict.fromkeys(every, f"rejected ({status}): {message}"))
+        reason = f"rejected ({status}): {said}"
+        return Verdict(dead=dict.fromkeys(every, reason), whole=True)
     rest = [gid for gid in every if gid not in rejected]
     # On 200 the Collector took the rest; on 400 it may not have: send the rest again.
     return Verdict(sent=rest if 200 <= status < 300 else [], dead=rejected)
@@ -104,9 +133,16 @@ def _rejected(body: Any, requests: Sequence[Request], batch: bool) -> dict[int, 
     return rejected
 
 
-def _message(body: Any) -> str | None:
+def detail(body: Any, raw: bytes, secrets: Sequence[str] = ()) -> str:
+    """What a refusal says, for a dead letter: its JSON `message`, else the start of its
+    body as printable text (a gateway's HTML page as its words); secrets masked before it is
+    cut, so no part of one shows."""
     message = body.get("message") if isinstance(body, dict) else None
-    return message[:200] if isinstance(message, str) else None
+    text = message if isinstance(message, str) else _TAG.sub(" ", raw.decode("utf-8", "replace"))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text[:DETAIL_CHARS] or "no detail"
 
 
 class Publisher:
@@ -125,6 +161,8 @@ class Publisher:
         self.clock = clock
         self.retry_at = 0.0  # no request before this time: the Collector is backing us off
         self.requests_made = 0
+        # Bodies are packed under this: the configured limit, or less once a 413 said so.
+        self.body_limit = settings.max_body_bytes
         self._failures = 0
         # Told of each Collector verdict: its outcome, and the goals it took (metrics).
         self.on_verdict: Callable[[str, list[Goal], int], None] | None = None
@@ -139,52 +177,93 @@ class Publisher:
 
     def drain(self, stop: threading.Event | None = None) -> DrainResult:
         """Send until nothing is due, a transient failure starts a backoff, or `stop` is set."""
+        stop = stop or threading.Event()
         result = DrainResult()
-        while not (stop and stop.is_set()) and self.clock() >= self.retry_at:
+        while not stop.is_set() and self.clock() >= self.retry_at:
             goals = self.store.due(FETCH_GOALS)
             if not goals:
                 break
-            requests = build_requests(goals, hashed=self.settings.hash_units)
+            requests = build_requests(
+                goals, hashed=self.settings.hash_units, max_bytes=self.body_limit
+            )
             if not self._deliver_batches(requests, result, stop):
                 break
         result.waiting = self.store.pending()
         return result
 
     def _deliver_batches(
-        self, requests: list[Request], result: DrainResult, stop: threading.Event | None
+        self, requests: list[Request], result: DrainResult, stop: threading.Event
     ) -> bool:
-        """Send `batch_size` requests at a time; False once a backoff began or `stop` is set."""
-        size = self.settings.batch_size
-        for start in range(0, len(requests), size):
-            if not self._deliver(requests[start : start + size], result):
+        """Send them in batches of at most `batch_size` requests and `body_limit` bytes
+        (packed one at a time: a 413 shrinks the next); False once a backoff began or `stop`
+        is set."""
+        start = 0
+        while start < len(requests):
+            end = fitting(requests, start, self.settings.batch_size, self.body_limit)
+            if not self._deliver(requests[start:end], result, stop) or stop.is_set():
                 return False
-            if stop and stop.is_set():
-                return False
+            start = end
         return True
 
-    def _deliver(self, requests: list[Request], result: DrainResult) -> bool:
+    def _deliver(self, requests: list[Request], result: DrainResult, stop: threading.Event) -> bool:
         """Send one batch (or its requests one by one); False when a backoff began."""
         if self.batch:
             verdict = self._send("/context/batch", requests, batch=True)
             if not verdict.unsupported:
-                return self._record(verdict, requests, result)
+                return self._settle(verdict, requests, result, stop)
             log.warning("Collector has no batch route; sending one request at a time")
             self.batch = False
             self.store.note(self._batch_note, True)
-        for request in requests:
-            verdict = self._send("/context", [request], batch=False)
-            if not self._record(verdict, [request], result):
-                return False
-        return True
+        return all(self._deliver_alone(request, result, stop) for request in requests)
+
+    def _deliver_alone(self, request: Request, result: DrainResult, stop: threading.Event) -> bool:
+        verdict = self._send("/context", [request], batch=False)
+        return self._settle(verdict, [request], result, stop)
+
+    def _settle(
+        self, verdict: Verdict, requests: list[Request], result: DrainResult, stop: threading.Event
+    ) -> bool:
+        """Record the verdict or, for a body refused as a whole, send its halves instead
+        (each settled the same way): only what is refused alone is dead."""
+        parts = self._parts(verdict, requests)
+        if not parts:
+            return self._record(verdict, requests, result)
+        result.requests += 1
+        if self.on_verdict is not None:
+            self.on_verdict("split", [], 0)
+        return all(not stop.is_set() and self._deliver(part, result, stop) for part in parts)
+
+    def _parts(self, verdict: Verdict, requests: list[Request]) -> list[list[Request]]:
+        """What to send instead of a body refused as a whole; none: the refusal is its own."""
+        if not verdict.whole:
+            return []
+        if not verdict.too_large:
+            # Refused naming no request: bisect, so that only the requests refused alone die.
+            middle = len(requests) // 2
+            return [requests[:middle], requests[middle:]] if middle else []
+        self._learn_limit(verdict.size)
+        if len(requests) > 1:
+            return packed(requests, self.settings.batch_size, verdict.size // 2)
+        # One request too large: its goals in two (size adds up over goals), down to one.
+        return [[half] for half in requests[0].halves()] if len(requests[0].goals) > 1 else []
+
+    def _learn_limit(self, refused: int) -> None:
+        limit = max(MIN_LEARNED_BODY, refused // 2)
+        if limit < self.body_limit:
+            log.warning(
+                "the Collector refused a %d-byte body as too large (413); sending bodies of "
+                "at most %d bytes from now on (absmartly.max_body_bytes is %d)",
+                refused,
+                limit,
+                self.settings.max_body_bytes,
+            )
+            self.body_limit = limit
 
     def _send(self, route: str, requests: list[Request], *, batch: bool) -> Verdict:
         # Only a batch the store could write about goes out: its "sent" then most likely
         # lands too, and the one-batch window of a double send stays that small.
         self.store.sending(g.id for r in requests for g in r.goals if g.id is not None)
-        published_at = int(self.clock() * 1000)
-        bodies = [{"publishedAt": published_at, **r.body} for r in requests]
-        payload = {"requests": bodies} if batch else bodies[0]
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        data = body(requests, int(self.clock() * 1000), batch=batch)
         self.requests_made += 1
         try:
             response = self._http.put(self.settings.endpoint + route, content=data)
@@ -196,10 +275,18 @@ class Publisher:
                 f"({response.status_code}); nothing was marked sent"
             )
         try:
-            body = response.json()
+            answer = response.json()
         except ValueError:
-            body = None
-        verdict = judge(response.status_code, body, requests, batch=batch, raw=response.text)
+            answer = None
+        verdict = judge(
+            response.status_code,
+            answer,
+            requests,
+            batch=batch,
+            raw=response.content,
+            secrets=(self.settings.api_key,),
+        )
+        verdict.size = len(data)
         if verdict.transient:
             verdict.retry_after = backoff.retry_after(response.headers.get("retry-after"))
         return verdict

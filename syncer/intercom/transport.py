@@ -5,6 +5,10 @@ fed by the answers' `X-RateLimit-Remaining` / `X-RateLimit-Reset` headers, so sc
 before Intercom says 429. The SDK's own retries stay off: they give N-2 retries for
 `max_retries=N` and never retry a connection error (docs/intercom-assumptions.md,
 R-rate-limits and R-sdk-pagers).
+
+Every wait here (a window the pacer waits for, a retry's backoff) ends at once when the
+process stops (`Pacer.stop`), and every retry has an end: `attempts` tries for failures, and
+for 429s, which are no failure, `RATE_LIMIT_PATIENCE` seconds of waiting.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -24,6 +29,17 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Intercom's windows are 10 s long; a wait longer than this means our clock and theirs
 # disagree, and a retry (answered 429 if early) is cheaper than a stall.
 MAX_PACER_WAIT = 11.0
+# How long one request may wait out 429s in all before its 429 is the answer: long enough for
+# a dozen of Intercom's 10 s windows, short enough that `syncer check` against a workspace
+# whose budget another app spends ends, saying so.
+RATE_LIMIT_PATIENCE = 120.0
+RATE_LIMIT_STEP = 10.0  # the longest backoff step between 429s: one window
+MAX_HINTED_WAIT = 60.0  # a Retry-After longer than this is not waited out in one go
+STOP_CHECK = 0.5  # how often a pacer wait looks at the stop event: a stop is seen this soon
+
+
+class Stopped(httpx.TransportError):
+    """The process stopped while this request waited for a rate-limit window: it was not sent."""
 
 
 class Pacer:
@@ -36,10 +52,15 @@ class Pacer:
         self._reset_at: float | None = None
         self._in_flight = 0
         self.waits = 0  # how often a request had to wait for a window: for status and benches
+        # Set when the process stops: every wait of every request ends at once. The process's
+        # own stop event may take its place before the first request (`syncer sync` does).
+        self.stop = threading.Event()
 
     def acquire(self) -> None:
-        """Block until the current window has room for one more request."""
+        """Block until the current window has room for one more request; raises Stopped if
+        the process stops meanwhile."""
         with self._cond:
+            waited = False
             while True:
                 now = self._clock()
                 if self._reset_at is not None and now >= self._reset_at:
@@ -49,11 +70,24 @@ class Pacer:
                         self._remaining -= 1
                     self._in_flight += 1
                     return
-                self.waits += 1
+                if not waited:
+                    self.waits += 1
+                    waited = True
                 wait = min(MAX_PACER_WAIT, max(0.01, (self._reset_at or now) - now))
-                if not self._cond.wait(timeout=wait):
+                if not self._wait(wait):
                     # Waited a whole window out without news: let one request probe it.
                     self._remaining, self._reset_at = None, None
+
+    def _wait(self, seconds: float) -> bool:
+        """`_cond.wait(seconds)` in slices, so a stop is seen within STOP_CHECK (setting an
+        event wakes no condition); True when an answer brought news first."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.stop.is_set():
+                raise Stopped("stopped while waiting for Intercom's rate-limit window")
+            if self._cond.wait(timeout=min(left, STOP_CHECK)):
+                return True
+        return False
 
     def observe(self, headers: httpx.Headers | None) -> None:
         """Record an answer (or, with None, a request that got no answer)."""
@@ -93,8 +127,42 @@ def _rate_headers(headers: httpx.Headers | None) -> tuple[int | None, float | No
     return remaining, reset
 
 
+@dataclass
+class _Retries:
+    """What one request may still spend on retries: `attempts` tries in all for failures (5xx,
+    timeouts, connection errors), and RATE_LIMIT_PATIENCE seconds of waiting for 429s, which
+    mean "later" and so count apart."""
+
+    attempts: int
+    failures: int = 0
+    limited: int = 0
+    limited_wait: float = 0.0
+
+    def after_failure(self, hinted: float | None = None) -> float | None:
+        """Seconds to wait before the next try, or None: the failure is the answer."""
+        self.failures += 1
+        if self.failures >= self.attempts:
+            return None
+        return _longer(backoff.delay(self.failures - 1), hinted)
+
+    def after_429(self, hinted: float | None) -> float | None:
+        """Seconds to wait before the next try, or None once the patience is spent."""
+        wait = _longer(backoff.delay(self.limited, cap=RATE_LIMIT_STEP), hinted)
+        self.limited += 1
+        if self.limited_wait + wait > RATE_LIMIT_PATIENCE:
+            return None
+        self.limited_wait += wait
+        return wait
+
+
+def _longer(wait: float, hinted: float | None) -> float:
+    """The backoff, or the server's hint where it asks for longer (within MAX_HINTED_WAIT)."""
+    return wait if hinted is None else max(wait, min(hinted, MAX_HINTED_WAIT))
+
+
 class PacedRetryTransport(httpx.BaseTransport):
-    """Paces every request and retries 429, 5xx, timeouts and connection errors."""
+    """Paces every request and retries 429, 5xx, timeouts and connection errors, each within
+    its bound; a stop ends the wait, and the last answer (or error) is the request's."""
 
     def __init__(
         self,
@@ -102,12 +170,14 @@ class PacedRetryTransport(httpx.BaseTransport):
         pacer: Pacer,
         *,
         attempts: int = 8,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._inner = inner
         self._pacer = pacer
         self._attempts = attempts
-        self._sleep = sleep
+        # A wait in real time is a wait on the pacer's stop event: as long, unless the
+        # process stops. `time.sleep` (what the client passes by default) means the same.
+        self._sleep = None if sleep is time.sleep else sleep
         self.retries = 0
         self.rate_limited = 0  # 429s answered to us: the pacer should keep this at zero
         # Told of every answer (route with ids folded, status, rate budget left): metrics.
@@ -115,53 +185,60 @@ class PacedRetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a body must be replayable for a retry
-        failures = 0  # 429 is Intercom saying "later", not a failure: it has no limit here
+        retries = _Retries(self._attempts)
         while True:
             self._pacer.acquire()
             try:
                 response = self._inner.handle_request(request)
             except httpx.TransportError as exc:
                 self._pacer.observe(None)
-                failures += 1
-                if failures >= self._attempts:
+                wait = retries.after_failure()
+                if wait is None or not self._pause(request, type(exc).__name__, retries, wait):
                     raise
-                self._pause(request, type(exc).__name__, failures - 1, None)
                 continue
             self._pacer.observe(response.headers)
-            if self.on_answer is not None:
-                remaining = _rate_headers(response.headers)[0]
-                self.on_answer(route(request), response.status_code, remaining)
-            if response.status_code == 429:
-                self.rate_limited += 1
-            elif response.status_code in RETRY_STATUSES:
-                failures += 1
-            if response.status_code not in RETRY_STATUSES or failures >= self._attempts:
+            self._tell(request, response)
+            wait = self._retry_wait(response, retries)
+            if wait is None:
                 return response
             response.read()
+            if not self._pause(request, str(response.status_code), retries, wait):
+                return response  # stopping: this answer is the request's
             response.close()
-            self._pause(request, str(response.status_code), max(0, failures - 1), response)
 
-    def _pause(
-        self, request: httpx.Request, what: str, attempt: int, response: httpx.Response | None
-    ) -> None:
-        wait = backoff.delay(attempt)
-        if response is not None:
-            hinted = backoff.retry_after(response.headers.get("retry-after"))
-            if response.status_code == 429:
-                hinted = max(hinted or 0.0, self._pacer.seconds_to_reset())
-            if hinted is not None:
-                wait = max(wait, min(hinted, 60.0))
+    def _tell(self, request: httpx.Request, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            self.rate_limited += 1
+        if self.on_answer is not None:
+            remaining = _rate_headers(response.headers)[0]
+            self.on_answer(route(request), response.status_code, remaining)
+
+    def _retry_wait(self, response: httpx.Response, retries: _Retries) -> float | None:
+        """Seconds to wait before trying again, or None: this answer is the request's."""
+        status = response.status_code
+        if status not in RETRY_STATUSES:
+            return None
+        hinted = backoff.retry_after(response.headers.get("retry-after"))
+        if status == 429:
+            return retries.after_429(max(hinted or 0.0, self._pacer.seconds_to_reset()))
+        return retries.after_failure(hinted)
+
+    def _pause(self, request: httpx.Request, what: str, retries: _Retries, wait: float) -> bool:
+        """Wait before the next try; False when the process stops (at once, not after it)."""
         self.retries += 1
         log.warning(
             "intercom: %s on %s %s, retry %d in %.1fs",
             what,
             request.method,
             request.url.path,
-            attempt + 1,
+            retries.failures + retries.limited,
             wait,
             extra={"fields": {"route": route(request), "status": what, "retry_in": wait}},
         )
-        self._sleep(wait)
+        if self._sleep is not None:
+            self._sleep(wait)
+            return not self._pacer.stop.is_set()
+        return not self._pacer.stop.wait(wait)
 
     def close(self) -> None:
         self._inner.close()

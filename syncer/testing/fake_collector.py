@@ -4,7 +4,9 @@ It serves `PUT /context`, `PUT /context/batch` and `POST /context/publish` under
 (`/v1` by default), checks the headers and the API key, validates every body strictly against
 the Collector's PublishRequest schema (times are integers, never strings), rejects goals by
 index on request, and records every goal it accepted. Outages, 5xx, 429, latency, hangs and
-bodies that are not JSON are injectable.
+bodies that are not JSON are injectable, and so are the refusals of what stands in front of a
+real Collector: a body-size limit (413), a whole body refused without detail whenever one
+request is in it, and error answers as a gateway's HTML page.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from syncer.testing.server import Answer, FakeServer
@@ -57,6 +60,15 @@ class FakeCollector(FakeServer):
         self.drop = False  # close connections without an answer
         self.not_json = 0  # this many 200 answers with a body that is not JSON
         self.reject: Callable[[dict[str, Any]], str | None] = lambda goal: None
+        self.max_body: int | None = None  # bodies over this many bytes are answered 413
+        # A body holding a request this says yes to is refused whole, naming no request.
+        self.refuse: Callable[[dict[str, Any]], bool] = lambda request: False
+        self.refuse_status = 422
+        # Error answers as an HTML page (a gateway's, a proxy's), not the Collector's JSON:
+        # `{status}` in it becomes the status and its words, `{key}` the API key it was sent
+        # (a page that echoes a header back).
+        self.error_page: str | None = None
+        self.sizes: list[int] = []  # the size in bytes of every publish body it was sent
         self.fail_next: list[tuple[int, dict[str, str]]] = []
         self.bodies: list[Any] = []  # every body it accepted, as parsed JSON
         # Bodies it accepted but whose answer the client could not read (it hung until the
@@ -105,12 +117,18 @@ class FakeCollector(FakeServer):
     ) -> tuple[int, dict[str, str], Any]:
         if self.latency:
             time.sleep(self.latency)
+        with self._lock:
+            if method in ("PUT", "POST"):
+                self.sizes.append(len(raw))
         if self.outage is not None:
-            return self.outage, {}, {"code": self.outage, "message": "outage"}
+            return self._error(self.outage, "outage", headers)
         with self._lock:
             if self.fail_next:
                 status, extra = self.fail_next.pop(0)
-                return status, extra, {"code": status, "message": "injected"}
+                return status, extra, self._error(status, "injected", headers)[2]
+        if self.max_body is not None and len(raw) > self.max_body:
+            # Where a proxy would refuse it: before the key or the route is looked at.
+            return self._error(413, "Request Entity Too Large", headers)
         if headers.get("x-api-key") != self.api_key:
             return 401, {}, {"code": 401, "message": "Unauthorized"}
         route = path.removeprefix(self.base_path)
@@ -139,6 +157,8 @@ class FakeCollector(FakeServer):
         ]
         if invalid:
             return 400, {}, _errors(invalid)
+        if any(self.refuse(r) for r in requests):
+            return self._error(self.refuse_status, HTTPStatus(self.refuse_status).phrase, headers)
         errors = self._accept(requests)
         with self._lock:
             self.bodies.append(body)
@@ -153,6 +173,15 @@ class FakeCollector(FakeServer):
                 self.unanswered.append(body)
             return 200, {}, b"<html>gateway</html>"
         return 200, {}, {"ok": not errors, "warnings": [], "errors": errors}
+
+    def _error(
+        self, status: int, message: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
+        """An error answer that names no request: the Collector's JSON, or the error page."""
+        if self.error_page is None:
+            return status, {}, {"code": status, "message": message}
+        page = self.error_page.replace("{key}", headers.get("x-api-key", ""))
+        return status, {}, page.replace("{status}", f"{status} {message}").encode()
 
     def _check_headers(self, headers: dict[str, str]) -> str | None:
         if headers.get("x-application") != self.application:

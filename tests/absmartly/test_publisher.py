@@ -6,60 +6,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from syncer.absmartly.payload import build_requests
 from syncer.absmartly.publisher import Publisher, deliver, judge
-from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError
 from syncer.store import outbox
-from syncer.store.db import open_database
 from syncer.store.outbox import Goal
 from syncer.store.store import Store as Database
 from syncer.testing.fake_collector import FakeCollector
-from tests.conftest import COLLECTOR_KEY
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 's.db'}")
-    yield database
-    database.close()
-
-
-def settings(collector: FakeCollector, key: str = COLLECTOR_KEY) -> CollectorSettings:
-    return CollectorSettings(
-        endpoint=collector.url,
-        api_key_env="ABSMARTLY_API_KEY",
-        application="www",
-        environment="production",
-        api_key=key,
-    )
-
-
-def fill(db: Database, count: int, units_per: int = 1) -> list[str]:
-    goals = [
-        Goal(
-            f"k{i}",
-            "conversation_started",
-            "intercom_conversation_started",
-            1_000_000 + i,
-            (("user_id", f"u{i // units_per}"),),
-            {},
-            {"contact": {}, "facts": {}},
-        )
-        for i in range(count)
-    ]
-    with db.engine.begin() as conn:
-        outbox.insert_new(conn, goals)
-    return [g.key for g in goals]
-
-
-def statuses(db: Database) -> dict[str, int]:
-    with db.engine.connect() as conn:
-        return outbox.counts(conn)
+from tests.absmartly.support import fill, settings, statuses
 
 
 @pytest.fixture
