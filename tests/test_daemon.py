@@ -309,3 +309,24 @@ def test_watchdog_pets_come_from_a_timer_while_the_daemon_idles(
     time.sleep(2.5)  # idle: the next cycle is POLL (5) seconds away
     assert notify.lines().count("WATCHDOG=1") - before >= 4
     assert daemon.terminate()[0] == 0
+
+
+def test_sigterm_during_the_start_up_checks_and_probes_ends_it_at_once(
+    fake_collector: FakeCollector,
+    daemons: list[Daemon],
+    tmp_path: Path,
+    now: int,
+) -> None:
+    """A stop while the daemon checks credentials and probes Intercom (a container's PID 1
+    gets no default handler, so it must have its own from the start): exit 0 within 10 s,
+    having read nothing."""
+    ws = generate(seed=6, conversations=20, start=now - 86_400, end=now - 600)
+    with FakeIntercom(ws, token=INTERCOM_TOKEN, latency=0.3) as intercom:
+        daemon = Daemon(write(tmp_path, intercom, fake_collector, LIVE), None, tmp_path / "d.log")
+        daemons.append(daemon)
+        assert wait_until(lambda: intercom.calls()["GET /me"] >= 1, 30)
+        code, seconds = daemon.terminate()
+    assert code == 0 and seconds < 10, Path(daemon.log.name).read_text()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT count(*) FROM cursors").fetchone() == (0,)  # no scan began
+    assert not fake_collector.goal_keys()
