@@ -327,6 +327,8 @@ def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
     probed = probe.run(
         ctx.client, int(time.time()), ctx.config.sync.reconcile_window, stop=ctx.stop
     )
+    if ctx.stop.is_set():
+        return  # stopped while probing: what was cut short says nothing
     for finding in probed.findings:
         if watch is not None:
             contradicted = finding.verdict == probe.CONTRADICTED

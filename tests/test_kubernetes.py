@@ -309,10 +309,9 @@ def test_deployment_two_replicas_on_postgresql_with_secrets(overlay: str) -> Non
     for name in wanted:
         assert "value" not in env[name], f"{name} is written in the manifest"
         assert env[name]["valueFrom"]["secretKeyRef"]["key"] == name
-    # SIGTERM exits within 10 s: the grace period leaves room, and the syncer is not PID 1
-    # (which would ignore a SIGTERM that comes before its handler, during start-up).
+    # SIGTERM exits within 10 s (the syncer handles it from its first moment, as PID 1
+    # too): the grace period leaves room.
     assert pod["terminationGracePeriodSeconds"] >= 15
-    assert pod["shareProcessNamespace"] is True
     assert pod["automountServiceAccountToken"] is False
 
 

@@ -9,7 +9,7 @@
 #   - (b) the daemon in the image against the fake Intercom and fake Collector on the host:
 #     /healthz answers 200, the image's HEALTHCHECK says healthy, goals arrive, `docker stop`
 #     returns within 10 s with exit status 0, and the state on the volume says what arrived;
-#     `docker run --init` stopped during its start-up returns within 10 s too;
+#     stopped during its start-up (the syncer as PID 1) it returns within 10 s too;
 #   - (c) with $SYNCER_TEST_POSTGRES (as .ci/run sets it): two daemons in the image on one
 #     PostgreSQL database, as on Kubernetes: one active, the other's /healthz says standby;
 #     `docker stop` of the active one and the standby takes over, nothing delivered twice.
@@ -311,18 +311,17 @@ stop_within_10s "$DAEMON"
 figures[docker stop]="$stopped_in s"
 pass "$stopped_in s, exit 0"
 
-begin "(b) docker stop during start-up (docker run --init): within 10 s"
-# A slow Intercom makes the start-up probe last seconds; the stop comes in the middle of it,
-# before the daemon has its SIGTERM handler. As PID 1 the syncer would ignore the signal
-# and be killed after docker stop's timeout; under --init (Kubernetes: the Deployment's
-# shareProcessNamespace) it stops at once.
+begin "(b) docker stop during start-up (the syncer as PID 1): within 10 s"
+# A slow Intercom makes the start-up probe last seconds; the stop comes in the middle of it.
+# As PID 1 the syncer gets no default SIGTERM handler from the kernel: it must have its own
+# from its first moment, or it would be killed after docker stop's timeout.
 mkdir -m 755 "$work/slow"
 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" tests/container/fakes.py "$work/slow" \
     --latency 0.2 >"$work/slow-fakes.log" 2>&1 &
 slow_fakes_pid=$!
 wait_for 30 test -s "$work/slow/received.json"
 slow_healthz=$(sed -n 's/^HEALTHZ_URL=//p' "$work/slow/ports")
-docker run -d --init --name "$EARLY" "${hardened[@]}" \
+docker run -d --name "$EARLY" "${hardened[@]}" \
     -v "$work/slow/config.toml:/etc/syncer/config.toml:ro" --env-file "$work/slow/env" \
     "$IMAGE" >/dev/null
 wait_for 60 http_ok "$slow_healthz" || { docker logs "$EARLY" >"$work/early.log" 2>&1; false; }
@@ -338,7 +337,7 @@ if grep -q 'syncer.daemon: probe ' "$work/early.log"; then
 fi
 awk -v s="$early_seconds" 'BEGIN { exit !(s < 10) }'
 case $early_code in 0 | 143) ;; *) false ;; esac
-figures[docker stop during start-up, --init]="$early_seconds s, exit $early_code"
+figures[docker stop during start-up]="$early_seconds s, exit $early_code"
 pass "$early_seconds s, exit $early_code"
 
 begin "(b) state on the volume: every goal sent once"
