@@ -120,8 +120,14 @@ class PgLease:
 
     def close(self) -> None:
         if self._conn is not None:
-            # Ending the session frees the lock (a dead connection has freed it already).
-            # invalidate(): closing alone would hand the session, lock and all, to the pool.
+            # Unlock first: the server ends a closed session's backend, and frees its locks,
+            # only some time after the client has gone, and a standby (or the next
+            # `syncer sync`) must find the lease free the moment this one returns. A dead
+            # connection has freed it already, hence the suppress.
+            # invalidate(): closing alone would hand the session back to the pool.
+            with contextlib.suppress(Exception):
+                statement, args = self.key.sql("pg_advisory_unlock")
+                self._conn.execute(text(statement), args)
             with contextlib.suppress(Exception):
                 self._conn.invalidate()
                 self._conn.close()
