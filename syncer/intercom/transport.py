@@ -29,10 +29,11 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Intercom's windows are 10 s long; a wait longer than this means our clock and theirs
 # disagree, and a retry (answered 429 if early) is cheaper than a stall.
 MAX_PACER_WAIT = 11.0
-# How long one request may wait out 429s in all before its 429 is the answer: long enough for
-# a dozen of Intercom's 10 s windows, short enough that `syncer check` against a workspace
-# whose budget another app spends ends, saying so.
+# How long one request may spend on 429s, from the first, before its 429 is the answer: a
+# dozen of Intercom's 10 s windows, so `syncer check` against a workspace whose budget another
+# app spends ends, saying so. The count bounds it where waits take no time (tests).
 RATE_LIMIT_PATIENCE = 120.0
+RATE_LIMIT_TRIES = 60
 RATE_LIMIT_STEP = 10.0  # the longest backoff step between 429s: one window
 MAX_HINTED_WAIT = 60.0  # a Retry-After longer than this is not waited out in one go
 STOP_CHECK = 0.5  # how often a pacer wait looks at the stop event: a stop is seen this soon
@@ -130,13 +131,13 @@ def _rate_headers(headers: httpx.Headers | None) -> tuple[int | None, float | No
 @dataclass
 class _Retries:
     """What one request may still spend on retries: `attempts` tries in all for failures (5xx,
-    timeouts, connection errors), and RATE_LIMIT_PATIENCE seconds of waiting for 429s, which
-    mean "later" and so count apart."""
+    timeouts, connection errors), and for 429s, which mean "later" and so count apart,
+    RATE_LIMIT_PATIENCE seconds from the first (or RATE_LIMIT_TRIES of them)."""
 
     attempts: int
     failures: int = 0
     limited: int = 0
-    limited_wait: float = 0.0
+    limited_since: float | None = None  # time.monotonic() of the first 429
 
     def after_failure(self, hinted: float | None = None) -> float | None:
         """Seconds to wait before the next try, or None: the failure is the answer."""
@@ -147,11 +148,15 @@ class _Retries:
 
     def after_429(self, hinted: float | None) -> float | None:
         """Seconds to wait before the next try, or None once the patience is spent."""
+        now = time.monotonic()
+        if self.limited_since is None:
+            self.limited_since = now
         wait = _longer(backoff.delay(self.limited, cap=RATE_LIMIT_STEP), hinted)
         self.limited += 1
-        if self.limited_wait + wait > RATE_LIMIT_PATIENCE:
+        if self.limited > RATE_LIMIT_TRIES:
             return None
-        self.limited_wait += wait
+        if now + wait - self.limited_since > RATE_LIMIT_PATIENCE:
+            return None
         return wait
 
 
