@@ -74,10 +74,13 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
     """Scan into a throwaway database and print each attributable goal; write nothing."""
     found: Counter[str] = Counter()
     unattributed: Counter[str] = Counter()
+    filtered: Counter[str] = Counter()
 
     def on_new(goals: list[Goal]) -> None:
         for goal in goals:
-            if goal.units:
+            if goal.filtered:
+                filtered[f"{goal.name}: {goal.reason}"] += 1
+            elif goal.units:
                 found[goal.name] += 1
                 emit(goal)
             else:
@@ -85,6 +88,7 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
         sys.stdout.flush()
 
     with open_context(config, scratch=True) as ctx, stopping_on_signals(ctx) as caught:
+        pipeline.check_tag_names(ctx)
         ctx.on_new = on_new
         results = scan_window(ctx, since, until, now)
         if caught:
@@ -94,11 +98,14 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
         f"dry run {iso(since)} .. {iso(until)}: {words.count(sum(found.values()), 'goal')} "
         f"({', '.join(f'{n} {c}' for n, c in sorted(found.items())) or 'none'}); "
         f"{sum(unattributed.values())} unattributed; "
+        f"{sum(filtered.values())} filtered; "
         f"{words.count(skipped, 'unreadable object')} skipped; nothing was written",
         file=sys.stderr,
     )
     for reason, count in unattributed.most_common(5):
         print(f"  unattributed: {count} x {reason}", file=sys.stderr)
+    for reason, count in filtered.most_common(5):
+        print(f"  filtered: {count} x {reason}", file=sys.stderr)
     failures = [stats.error for stats in results.values() if stats.error]
     for failure in failures:
         print(f"syncer: scan failed: {failure}", file=sys.stderr)
@@ -195,6 +202,7 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         contextlib.closing(Publisher(config.absmartly, ctx.store)) as pub,
         stopping_on_signals(ctx) as caught,
     ):
+        pipeline.check_tag_names(ctx)
         early = DrainResult()
         progress = Progress(
             since,

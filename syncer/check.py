@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from syncer import binding, metrics, words
+from syncer import binding, filters, metrics, words
 from syncer import config as config_mod
 from syncer.absmartly.payload import headers
 from syncer.absmartly.publisher import check_key
@@ -45,8 +45,27 @@ def run_checks(config: Config) -> Iterator[Finding]:
     if config.metrics_listen is not None:
         yield _metrics(config.metrics_listen)
     yield _database(config)
-    yield _intercom(config)
+    intercom = _intercom(config)
+    yield intercom
+    if intercom.ok:
+        _tag_names(config)
     yield _collector(config)
+
+
+def _tag_names(config: Config) -> None:
+    """A tag a goal's `where` names must exist in the workspace: ConfigError (exit 2) with
+    the tags there are, else the filter could never match and nothing would say so."""
+    goals = [(g.name, g.where) for g in config.enabled_goals()]
+    if not any(filters.tag_names(where) for _, where in goals):
+        return
+    try:
+        with IntercomClient(config.intercom, attempts=2) as client:
+            tags = [str(t.get("name")) for t in client.tags() if t.get("name")]
+    except SyncerError as exc:
+        raise ConfigError(f"goals: cannot check their tags: {exc}") from None
+    problem = filters.unknown_tag(goals, tags)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def _metrics(listen: str) -> Finding:

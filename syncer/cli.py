@@ -209,14 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
         "outbox",
         help="list, retry or re-resolve stored goal events",
         description="Goal events wait in the outbox until the Collector takes them. "
-        "`dead` ones were rejected by the Collector; `unattributed` ones lack a unit field.",
+        "`dead` ones were rejected by the Collector; `unattributed` ones lack a unit field; "
+        "`filtered` ones were rejected by their goal's `where` (kept, with the reason).",
     )
     actions = box.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     actions.required = True
     listing = actions.add_parser("list", help="list events by status, oldest first")
     listing.add_argument(
         "--status",
-        choices=("pending", "sent", "dead", "unattributed"),
+        choices=("pending", "sent", "dead", "unattributed", "filtered"),
         action="append",
         help="repeatable (default: dead and unattributed)",
     )
@@ -232,7 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
         "resolve",
         help="re-resolve unattributed events with the current config and contacts",
         description="After fixing a unit mapping (or a contact in Intercom), recover the "
-        "events that were stored as unattributed; recovered events are sent by the next sync.",
+        "events that were stored as unattributed; recovered events are sent by the next sync. "
+        "With --refilter, also check every event not yet sent against the goals' `where` as "
+        "the config says now: filtered ones it admits are sent, pending ones it rejects are "
+        "not. A goal added to the config gets past events from `syncer sync --since`.",
+    )
+    resolve.add_argument(
+        "--refilter",
+        action="store_true",
+        help="re-evaluate the filters of pending, unattributed and filtered events",
     )
     resolve.set_defaults(handler=cmd_outbox_resolve)
 
@@ -486,10 +495,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def _print_goal(goal: Any) -> None:
     """One dry-run line, flushed: a reader that went away is met here, in the scan that
     printed, which then stops (and, in the process, the whole dry run)."""
+    from syncer.store.outbox import event_key
+
     if _session.reader_gone.is_set():
         raise ReaderGone
     line = {
         "key": goal.key,
+        "event": event_key(goal.key, goal.name),  # an event's goals share it
         "name": goal.name,
         "achievedAt": goal.achieved_at,
         "units": [{"type": t, "uid": u} for t, u in goal.units],
@@ -556,11 +568,26 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 def cmd_outbox_resolve(args: argparse.Namespace) -> int:
     from syncer import recovery
     from syncer.runtime import open_context
+    from syncer.store import outbox
 
     config = _load(args, secrets=("intercom",))
     with open_context(config, lock=False) as ctx:
         # Fresh lookups: the point is to see contacts as they are now.
-        recovered, still = recovery.reresolve_unattributed(ctx, fresh=True)
+        if args.refilter:
+            before = ctx.store.counts()
+            recovered, still = recovery.reresolve_unattributed(
+                ctx, fresh=True, statuses=outbox.OPEN
+            )
+            after = ctx.store.counts()
+        else:
+            recovered, still = recovery.reresolve_unattributed(ctx, fresh=True)
+    if args.refilter:
+        print(
+            f"refiltered: {after[outbox.PENDING]} pending (was {before[outbox.PENDING]}), "
+            f"{after[outbox.FILTERED]} filtered (was {before[outbox.FILTERED]}), "
+            f"{after[outbox.UNATTRIBUTED]} unattributed (was {before[outbox.UNATTRIBUTED]})"
+        )
+        return EXIT_OK
     print(f"{words.count(recovered, 'event')} recovered (now pending), {still} still unattributed")
     return EXIT_OK
 

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from syncer import filters
 from syncer.errors import ConfigError
+from syncer.filters import Condition
 from syncer.timeparse import to_epoch
 
 GOAL_KINDS: Final = (
@@ -28,8 +30,11 @@ GOAL_KINDS: Final = (
     "conversation_rated",
     "user_messaged",
     "ticket_created",
+    "conversation_closed",
+    "ai_agent_resolved",
 )
 DEFAULT_GOAL_NAMES: Final = {kind: f"intercom_{kind}" for kind in GOAL_KINDS}
+OFF_BY_DEFAULT: Final = frozenset({"conversation_closed", "ai_agent_resolved"})
 DEFAULT_PROPERTIES: Final[Mapping[str, Mapping[str, str]]] = {
     "conversation_rated": {"rating": "rating.score"},
 }
@@ -99,6 +104,18 @@ class GoalSettings:
     bot_started: bool = False  # conversation_started: count bot-opened ones the contact answered
     quick_replies: bool = False  # user_messaged: a contact's click on a bot's button counts
     categories: tuple[str, ...] = ("Customer",)  # ticket_created: the categories that count
+    where: tuple[Condition, ...] = ()  # every one must hold (filters.py)
+
+    def admits(self, facts: Mapping[str, Any]) -> bool:
+        """Whether an event of this goal's kind is one of its events at all, by the kind's
+        options (a bot-opened conversation, a button click, a ticket category). An event the
+        options leave out is not this goal's: unlike a `where`, nothing is recorded."""
+        if facts.get("started.by_bot") and not self.bot_started:
+            return False
+        if facts.get("message.quick_reply") and not self.quick_replies:
+            return False
+        category = facts.get("ticket.category")
+        return not (isinstance(category, str) and category not in self.categories)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +145,20 @@ class Config:
     intercom: IntercomSettings
     absmartly: CollectorSettings
     units: tuple[UnitMapping, ...]
-    goals: Mapping[str, GoalSettings]
+    goals: tuple[GoalSettings, ...]  # in config order; names are unique
     sync: SyncSettings
     path: Path | None = None
     metrics_listen: str | None = None  # "host:port" for /metrics and /healthz; None: off
 
     def enabled_goals(self) -> list[GoalSettings]:
-        return [goal for goal in self.goals.values() if goal.enabled]
+        return [goal for goal in self.goals if goal.enabled]
+
+    def goals_of(self, kind: str) -> list[GoalSettings]:
+        """The enabled goals an event of this kind may count for."""
+        return [goal for goal in self.goals if goal.enabled and goal.kind == kind]
+
+    def goal_named(self, name: str) -> GoalSettings | None:
+        return next((goal for goal in self.goals if goal.enabled and goal.name == name), None)
 
 
 class _Table:
@@ -274,7 +298,7 @@ def parse(
     intercom = _intercom(_Table(root.get("intercom", dict, {}), "intercom"), env, wanted)
     absmartly = _absmartly(_Table(root.get("absmartly", dict), "absmartly"), env, wanted)
     units = _units(root.get("units", list))
-    goals = _goals(_Table(root.get("goals", dict, {}), "goals"))
+    goals = _goals(root)
     sync = _sync(_Table(root.get("sync", dict, {}), "sync"), path, env)
     listen = _metrics(_Table(root.get("metrics", dict, {}), "metrics"))
     root.finish()
@@ -407,7 +431,7 @@ def _batch_size(table: _Table) -> int:
     return size
 
 
-def _goal_name(table: _Table, default: str) -> str:
+def _goal_name(table: _Table, default: Any) -> str:
     """A name the ABsmartly console can show: short, printable."""
     name: str = table.text("name", default)
     if len(name) > MAX_GOAL_NAME:
@@ -483,27 +507,57 @@ def _is_custom_attribute(source: str) -> bool:
     return source.startswith(CUSTOM_ATTRIBUTE_PREFIX) and len(source) > len(CUSTOM_ATTRIBUTE_PREFIX)
 
 
-def _goals(table: _Table) -> dict[str, GoalSettings]:
-    goals = {kind: _goal(kind, table.get(kind, dict, {}), table.key(kind)) for kind in GOAL_KINDS}
-    table.finish()
-    if not any(goal.enabled for goal in goals.values()):
+def _goals(root: _Table) -> tuple[GoalSettings, ...]:
+    """`[[goal]]` rules, or the `[goals.KIND]` tables of earlier versions (one goal per kind,
+    four of them on by default); not both, so that what is measured is what is written."""
+    rules = root.get("goal", list, None)
+    legacy = root.get("goals", dict, None)
+    if rules is not None and legacy is not None:
+        kind = next(iter(legacy), "KIND")
+        raise ConfigError(
+            f"goals.{kind}: with [[goal]] rules, write every goal as one: [[goal]] "
+            f'kind = "{kind}", name = "...", and its options (the [goals] tables are the '
+            "older form)"
+        )
+    if rules is None:
+        table = _Table(legacy or {}, "goals")
+        goals = tuple(
+            _goal(_Table(table.get(kind, dict, {}), table.key(kind)), kind) for kind in GOAL_KINDS
+        )
+        table.finish()
+    else:
+        if not rules:
+            raise ConfigError("goal: an empty list; give at least one [[goal]]")
+        goals = tuple(_rule(raw, f"goal[{i}]") for i, raw in enumerate(rules, 1))
+    if not any(goal.enabled for goal in goals):
         raise ConfigError("goals: every goal is disabled; enable at least one")
     seen: dict[str, str] = {}
-    for goal in goals.values():
+    for i, goal in enumerate(goals, 1):
+        where = goal.kind if rules is None else f"goal[{i}]"
         if goal.name in seen:
             raise ConfigError(
-                f"goals.{goal.kind}.name: {goal.name!r} is also the name of {seen[goal.name]}; "
-                "each goal needs its own"
+                f"{'goals.' if rules is None else ''}{where}.name: {goal.name!r} is also the "
+                f"name of {seen[goal.name]}; each goal needs its own"
             )
-        seen[goal.name] = goal.kind
+        seen[goal.name] = where
     return goals
 
 
-def _goal(kind: str, raw: dict[str, Any], where: str) -> GoalSettings:
+def _rule(raw: object, where: str) -> GoalSettings:
     table = _Table(raw, where)
-    name = _goal_name(table, DEFAULT_GOAL_NAMES[kind])
-    enabled = table.get("enabled", bool, True)
+    kind = table.text("kind")
+    if kind not in GOAL_KINDS:
+        known = ", ".join(GOAL_KINDS)
+        raise ConfigError(f"{table.key('kind')}: unknown kind {kind!r} (known: {known})")
+    return _goal(table, kind, named=True)
+
+
+def _goal(table: _Table, kind: str, *, named: bool = False) -> GoalSettings:
+    """One goal's table; a rule (`named`) must give its name, a `[goals.KIND]` table has one."""
+    name = _goal_name(table, ... if named else DEFAULT_GOAL_NAMES[kind])
+    enabled = table.get("enabled", bool, named or kind not in OFF_BY_DEFAULT)
     props_raw = table.get("properties", dict, None)
+    where_raw = table.get("where", dict, {})
     options: dict[str, Any] = {}
     if kind == "conversation_started":
         options["bot_started"] = table.get("bot_started", bool, False)
@@ -511,11 +565,12 @@ def _goal(kind: str, raw: dict[str, Any], where: str) -> GoalSettings:
         options["quick_replies"] = table.get("quick_replies", bool, False)
     if kind == "ticket_created":
         options["categories"] = _categories(table)
+    options["where"] = filters.parse_where(where_raw, table.key("where"), kind)
     table.finish()
     if props_raw is None:
         defaults = tuple(DEFAULT_PROPERTIES.get(kind, {}).items())
         return GoalSettings(kind, name, enabled, defaults, **options)
-    props = _Table(props_raw, f"{where}.properties")
+    props = _Table(props_raw, table.key("properties"))
     pairs = []
     for prop in props_raw:
         source = props.text(prop)

@@ -358,6 +358,7 @@ def run(config: Config, *, once: bool = False) -> int:
             signal.signal(sig, lambda *_: ctx.stop.set())
         me = ctx.client.me()  # a refused token stops here, before READY=1
         binding.bind(ctx.store, me)  # another workspace's token stops here too
+        pipeline.check_tag_names(ctx)  # a goal's tag the workspace lacks: exit 2, as `check`
         log.info("Intercom: %s", who(me))
         try:
             log.info("Collector: %s", check_key(config.absmartly))

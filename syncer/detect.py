@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
 # A contact's author type (register R-authors): `user` and `lead` in Intercom's examples; the
@@ -37,6 +37,9 @@ class Event:
     contact: Mapping[str, Any]  # what the Intercom object already says of the contact
     facts: Mapping[str, Any]  # property sources the object settles (conversation.id, rating.score)
     replaces: str | None = None  # the key an earlier version gave the same event
+    # What a goal's `where` may read of the conversation or ticket (filters.subject): set
+    # by the pipeline, which knows the object's resource.
+    subject: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ def bot_conversation_started(conversation: Mapping[str, Any], window: Window) ->
             kind="conversation_started",
             achieved_at=answered * 1000,
             contact=_contact(conversation, None),
-            facts={"conversation.id": conv_id},
+            facts={"conversation.id": conv_id, "started.by_bot": True},
         )
     ]
 
@@ -180,7 +183,10 @@ def user_messaged(
             continue  # a bare reopen, with no message in it
         created = _seconds(part, "created_at")
         if created in window:
-            events.append(_message(f"part:{_id(part)}", created, conversation, part_author))
+            message = _message(f"part:{_id(part)}", created, conversation, part_author)
+            if part_type == QUICK_REPLY:  # a goal counts it only with `quick_replies`
+                message = replace(message, facts={**message.facts, "message.quick_reply": True})
+            events.append(message)
     return events
 
 
@@ -189,7 +195,8 @@ def ticket_created(
 ) -> list[Event]:
     """A ticket, counted for its first contact, at the time it was created (for a ticket
     converted from a conversation: when it was converted). With `categories`, only tickets of
-    those categories (Customer, Back-office, Tracker) count."""
+    those categories (Customer, Back-office, Tracker) count (each goal then keeps its own,
+    by the `ticket.category` fact)."""
     ticket_id = _id(ticket)
     category = ticket.get("category")
     if categories and isinstance(category, str) and category not in categories:
@@ -213,7 +220,76 @@ def ticket_created(
             facts={
                 "ticket.id": ticket_id,
                 "ticket.type": ticket_type if isinstance(ticket_type, str) else None,
+                "ticket.category": category if isinstance(category, str) else None,
             },
+        )
+    ]
+
+
+# The part a close makes (register: R-close-parts); an admin closes, and so does a workflow
+# or bot on an admin's behalf.
+CLOSE_PART = "close"
+# `ai_agent.resolution_state` values that are a resolution (register: R-ai-agent); the
+# others are `routed_to_team`, `abandoned` and null.
+AI_RESOLVED = frozenset({"assumed_resolution", "confirmed_resolution"})
+
+
+def conversation_closed(conversation: Mapping[str, Any], window: Window) -> list[Event]:
+    """Every close of the conversation whose own time is in the window: one closed again
+    after a reopen is a new event, keyed by its close part."""
+    conv_id = _id(conversation)
+    author = _mapping(_mapping(conversation.get("source")).get("author"))
+    contact_id = author.get("id") if author.get("type") in CONTACT_AUTHORS else None
+    events = []
+    for part in _parts(conversation):
+        if part.get("part_type") != CLOSE_PART:
+            continue
+        closed = _seconds(part, "created_at")
+        if closed in window:
+            part_author = _mapping(part.get("author"))
+            events.append(
+                Event(
+                    key=f"conversation:{conv_id}:closed:{_id(part)}",
+                    kind="conversation_closed",
+                    achieved_at=closed * 1000,
+                    contact=_contact(conversation, contact_id),
+                    facts={
+                        "conversation.id": conv_id,
+                        "closed.by": _str_or_none(part_author.get("type")),
+                    },
+                )
+            )
+    return events
+
+
+def ai_agent_resolved(conversation: Mapping[str, Any], window: Window) -> list[Event]:
+    """The AI agent resolved the conversation (assumed or confirmed): one event per
+    conversation, at the time of the AI agent's last part, the answer that resolved it."""
+    conv_id = _id(conversation)
+    state = _mapping(conversation.get("ai_agent")).get("resolution_state")
+    if state not in AI_RESOLVED:
+        return []
+    times = [
+        _seconds(part, "created_at")
+        for part in _parts(conversation)
+        if _mapping(part.get("author")).get("from_ai_agent") is True
+    ]
+    if not times:
+        raise Unreadable(
+            f"conversation {conv_id!r}: resolved by the AI agent, but no part of its says when"
+        )
+    resolved = max(times)
+    if resolved not in window:
+        return []
+    author = _mapping(_mapping(conversation.get("source")).get("author"))
+    contact_id = author.get("id") if author.get("type") in CONTACT_AUTHORS else None
+    return [
+        Event(
+            key=f"conversation:{conv_id}:ai_agent_resolved",
+            kind="ai_agent_resolved",
+            achieved_at=resolved * 1000,
+            contact=_contact(conversation, contact_id),
+            facts={"conversation.id": conv_id, "ai_agent.resolution_state": state},
         )
     ]
 

@@ -7,23 +7,31 @@ field than those a contact opened); each scan has its own cursor, named by `Kind
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from syncer import detect
+from syncer import detect, filters
 from syncer.config import Config, GoalSettings
 from syncer.intercom.scans import ScanSpec
 
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """One scan: its cursor's name, the goal its events count for, what it searches."""
+    """One scan: its cursor's name, the goal kind its events count for, what it searches."""
 
     name: str
     goal: str
     spec: ScanSpec
     detector: detect.Detector
-    fetch_whole: bool = False  # search items lack parts: fetch the conversation
+    # Search items lack parts: fetch the conversation, when the `marker` field of the item
+    # moved past what was read of it before (the `progress` table, under `progress_key`).
+    fetch_whole: bool = False
+    marker: str = "statistics.last_contact_reply_at"
+    progress_prefix: str = ""  # "" for user_messaged, as earlier versions stored it
+
+    def progress_key(self, conversation_id: str) -> str:
+        return f"{self.progress_prefix}{conversation_id}"
 
 
 # A search holds only filters documented to match there on fields that never change after
@@ -31,63 +39,118 @@ class Kind:
 # loses every event without a word, a missing one costs a few pages the detector reads.
 # `source.delivered_as` is searchable and its values are documented; the values of
 # `source.author.type` (user, lead) are not, and ticket categories are searched by terms,
-# not by the names the object shows: the detectors check both on the object.
+# not by the names the object shows: the detectors check both on the object. A goal's own
+# `where` adds what every goal of the scan shares (filters.pushdown).
 _BOT_SOURCE = {"field": "source.delivered_as", "operator": "=", "value": detect.BOT_DELIVERY}
 
 
-def _started(goal: GoalSettings) -> list[Kind]:
+def _shared(goals: Sequence[GoalSettings]) -> tuple[dict[str, Any], ...]:
+    return filters.pushdown([goal.where for goal in goals])
+
+
+def _started(goals: Sequence[GoalSettings]) -> list[Kind]:
+    pushed = _shared(goals)
     scans = [
         Kind(
             "conversation_started",
-            goal.kind,
-            ScanSpec("conversations", "created_at"),
+            "conversation_started",
+            ScanSpec("conversations", "created_at", pushed),
             detect.conversation_started,
         )
     ]
-    if goal.bot_started:
+    if any(goal.bot_started for goal in goals):
         scans.append(
             Kind(
                 "conversation_started_by_bot",
-                goal.kind,
-                ScanSpec("conversations", "statistics.first_contact_reply_at", (_BOT_SOURCE,)),
+                "conversation_started",
+                ScanSpec(
+                    "conversations", "statistics.first_contact_reply_at", (_BOT_SOURCE, *pushed)
+                ),
                 detect.bot_conversation_started,
             )
         )
     return scans
 
 
-def _rated(goal: GoalSettings) -> list[Kind]:
+def _rated(goals: Sequence[GoalSettings]) -> list[Kind]:
     # `replied_at` is not defined (register R-rating-times): the detector keeps a rating
     # whose `updated_at` a remark moved past the window the search found it in.
-    spec = ScanSpec("conversations", "conversation_rating.replied_at")
-    return [Kind("conversation_rated", goal.kind, spec, detect.conversation_rated)]
+    spec = ScanSpec("conversations", "conversation_rating.replied_at", _shared(goals))
+    return [Kind("conversation_rated", "conversation_rated", spec, detect.conversation_rated)]
 
 
-def _messaged(goal: GoalSettings) -> list[Kind]:
-    detector = functools.partial(detect.user_messaged, quick_replies=goal.quick_replies)
-    spec = ScanSpec("conversations", "statistics.last_contact_reply_at")
-    return [Kind("user_messaged", goal.kind, spec, detector, fetch_whole=True)]
+def _messaged(goals: Sequence[GoalSettings]) -> list[Kind]:
+    quick = any(goal.quick_replies for goal in goals)
+    detector = functools.partial(detect.user_messaged, quick_replies=quick)
+    spec = ScanSpec("conversations", "statistics.last_contact_reply_at", _shared(goals))
+    return [Kind("user_messaged", "user_messaged", spec, detector, fetch_whole=True)]
 
 
-def _tickets(goal: GoalSettings) -> list[Kind]:
+def _tickets(goals: Sequence[GoalSettings]) -> list[Kind]:
     # The search matches categories by terms (request, task, tracker), the object shows
     # names (Customer, Back-office, Tracker): the detector checks the name on the object.
-    detector = functools.partial(detect.ticket_created, categories=frozenset(goal.categories))
-    spec = ScanSpec("tickets", "created_at")
-    return [Kind("ticket_created", goal.kind, spec, detector)]
+    wanted = frozenset(c for goal in goals for c in goal.categories)
+    detector = functools.partial(detect.ticket_created, categories=wanted)
+    spec = ScanSpec("tickets", "created_at", _shared(goals))
+    return [Kind("ticket_created", "ticket_created", spec, detector)]
 
 
-SCANS: Mapping[str, Callable[[GoalSettings], list[Kind]]] = {
+def _closed(goals: Sequence[GoalSettings]) -> list[Kind]:
+    # Every close is a part of its own; `last_close_at` moves with each (register:
+    # R-close-parts), so a conversation closed again is found and fetched again.
+    spec = ScanSpec("conversations", "statistics.last_close_at", _shared(goals))
+    return [
+        Kind(
+            "conversation_closed",
+            "conversation_closed",
+            spec,
+            detect.conversation_closed,
+            fetch_whole=True,
+            marker="statistics.last_close_at",
+            progress_prefix="closed:",
+        )
+    ]
+
+
+def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Kind]:
+    # The resolution has no time of its own: it is dated by the AI agent's last part, which
+    # only the whole conversation shows, and found by `updated_at`, which any change moves
+    # (register: R-ai-agent). `ai_agent_participated` never turns false again, so it may
+    # narrow the search; the state (assumed, confirmed, routed) changes and may not.
+    participated = {"field": "ai_agent_participated", "operator": "=", "value": True}
+    spec = ScanSpec("conversations", "updated_at", (participated, *_shared(goals)))
+    return [
+        Kind(
+            "ai_agent_resolved",
+            "ai_agent_resolved",
+            spec,
+            detect.ai_agent_resolved,
+            fetch_whole=True,
+            marker="updated_at",
+            progress_prefix="ai:",
+        )
+    ]
+
+
+# The kinds registry: one row per goal kind, the scans its goals need.
+SCANS: Mapping[str, Callable[[Sequence[GoalSettings]], list[Kind]]] = {
     "conversation_started": _started,
     "conversation_rated": _rated,
     "user_messaged": _messaged,
     "ticket_created": _tickets,
+    "conversation_closed": _closed,
+    "ai_agent_resolved": _ai_resolved,
 }
 
 
 def kinds_for(config: Config) -> list[Kind]:
-    """Every scan the enabled goals need, in config order."""
-    return [kind for goal in config.enabled_goals() for kind in SCANS[goal.kind](goal)]
+    """Every scan the enabled goals need, in the order of the kinds registry."""
+    return [
+        kind
+        for goal_kind, scans in SCANS.items()
+        if (goals := config.goals_of(goal_kind))
+        for kind in scans(goals)
+    ]
 
 
 def by_name(config: Config) -> dict[str, Kind]:

@@ -46,6 +46,12 @@ class Metrics:
         self.unattributed = Counter(
             "syncer_events_unattributed", "Events stored as unattributed", ["kind"], registry=r
         )
+        self.filtered = Counter(
+            "syncer_events_filtered",
+            "Goal events a goal's `where` rejected (kept as filtered, never sent)",
+            ["goal"],
+            registry=r,
+        )
         self.delivered = Counter("syncer_goals_delivered", "Goals the Collector took", registry=r)
         self.dead = Counter(
             "syncer_goals_dead_lettered", "Goals the Collector rejected", registry=r
@@ -131,6 +137,9 @@ class Metrics:
     def found(self, goals: Iterable[Goal]) -> None:
         for goal in goals:
             self.events_found.labels(kind=goal.kind).inc()
+            if goal.filtered:
+                self.filtered.labels(goal=goal.name).inc()
+                continue
             if not goal.units:
                 self.unattributed.labels(kind=goal.kind).inc()
                 continue

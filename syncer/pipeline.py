@@ -8,24 +8,32 @@ it; a scan that fails stops only itself, never the other scans or delivery.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from syncer import detect, units
-from syncer.config import Config
+from syncer import detect, filters, units
+from syncer.config import Config, GoalSettings
 from syncer.detect import Event, Window
-from syncer.errors import IntercomObjectError, PermanentError, SyncerError
+from syncer.errors import (
+    ConfigError,
+    IntercomObjectError,
+    IntercomUnavailable,
+    PermanentError,
+    SyncerError,
+)
 from syncer.intercom.client import IntercomClient
 from syncer.intercom.scans import Checkpoint, scan
 from syncer.kinds import Kind, kinds_for
 from syncer.learned import PartsReading
 from syncer.store import parking
-from syncer.store.outbox import Goal
+from syncer.store.outbox import UNATTRIBUTED, Goal
+from syncer.store.outbox import goal_key as outbox_goal_key
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.pipeline")
@@ -71,6 +79,7 @@ class ScanStats:
     new: int = 0
     detected: int = 0  # events the detectors found in the window, new or stored before
     unattributed: int = 0
+    filtered: int = 0  # goal events a goal's `where` rejected (kept, with why)
     skipped: int = 0  # objects this scan could not read (each counted once in `status`)
     parked: int = 0  # objects whose request kept failing: retried later
     truncated: int = 0  # conversations whose unread parts lay beyond the 500 Intercom returns
@@ -91,6 +100,7 @@ _COUNTS = (
     "new",
     "detected",
     "unattributed",
+    "filtered",
     "skipped",
     "parked",
     "truncated",
@@ -233,7 +243,10 @@ def store_objects(
     unreadable: dict[str, str] = {}
     for obj in objects:
         try:
-            events.extend(kind.detector(obj, window))
+            found = kind.detector(obj, window)
+            if found:
+                seen = filters.subject(kind.spec.resource, obj)
+                events.extend(dataclasses.replace(event, subject=seen) for event in found)
         except Exception as exc:  # one odd object must not stop the page: skip and count it
             reason = (
                 str(exc) if isinstance(exc, detect.Unreadable) else f"{type(exc).__name__}: {exc}"
@@ -243,7 +256,8 @@ def store_objects(
     stats.detected += len(events)
     new = ctx.store.store_page(resolve_goals(ctx, events), progress or {}, unpark)
     stats.new += len(new)
-    stats.unattributed += sum(1 for g in new if not g.units)
+    stats.unattributed += sum(1 for g in new if g.status == UNATTRIBUTED)
+    stats.filtered += sum(1 for g in new if g.filtered)
     if new and ctx.on_new is not None:
         ctx.on_new(new)
 
@@ -368,51 +382,219 @@ def _park(
 
 
 def resolve_goals(ctx: Context, events: Iterable[Event], *, fresh: bool = False) -> list[Goal]:
-    """Units and properties for each event, fetching only contacts the events leave unknown
-    (`fresh`: every contact they name, ignoring the cache)."""
+    """Each event as a goal event of every enabled goal of its kind that admits it, with
+    units and properties, and filtered where the goal's `where` rejects it."""
+    pairs = [
+        (event, goal)
+        for event in events
+        for goal in ctx.config.goals_of(event.kind)
+        if goal.admits(event.facts)
+    ]
+    return resolve_pairs(ctx, pairs, fresh=fresh)
+
+
+@dataclass
+class _Lookups:
+    """What Intercom says of the events' contacts: fetched once for a batch, through the
+    cache (`fresh`: ignoring it), each kind of lookup only where a goal reads it."""
+
+    contacts: Mapping[str, Any] = field(default_factory=dict)
+    companies: Mapping[str, Any] = field(default_factory=dict)
+    segments: Mapping[str, Any] = field(default_factory=dict)
+    # A contact object lists at most 10 tags and 10 companies (register:
+    # R-contact-companies); with `has_more`, its own lists give them all.
+    contact_tags: Mapping[str, Any] = field(default_factory=dict)
+    contact_companies: Mapping[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # "contact:ID", "company:ID", ...
+
+
+def resolve_pairs(
+    ctx: Context, pairs: Sequence[tuple[Event, GoalSettings]], *, fresh: bool = False
+) -> list[Goal]:
+    """(event, goal) pairs as goal events; see `resolve_goals`."""
+    found = _lookups(ctx, pairs, fresh)
+    return [_goal_event(ctx, event, goal, found) for event, goal in pairs]
+
+
+def _lookups(ctx: Context, pairs: Sequence[tuple[Event, GoalSettings]], fresh: bool) -> _Lookups:
     config = ctx.config
-    events = list(events)
-    needed = {
-        e.kind: units.contact_fields_needed(config.goals[e.kind], config.units) for e in events
-    }
+    needed = {goal.name: _contact_fields(goal, config) for _, goal in pairs}
     contact_ids = {
-        str(e.contact["id"])
-        for e in events
-        if e.contact.get("id") is not None and (fresh or units.needs_fetch(e, needed[e.kind]))
+        str(event.contact["id"])
+        for event, goal in pairs
+        if event.contact.get("id") is not None
+        and (fresh or units.needs_fetch(event, needed[goal.name]))
     }
-    contacts, failed = _cached_lookup(ctx, "contact", contact_ids, ctx.client.contact, fresh)
-    company_ids = set()
-    if any("companies" in fields for fields in needed.values()):
-        company_ids = {cid for c in contacts.values() if (cid := units.company_id(c))}
-    companies, failed_companies = _cached_lookup(
-        ctx, "company", company_ids, ctx.client.company, fresh
+    found = _Lookups()
+    found.contacts, failed = _cached_lookup(ctx, "contact", contact_ids, ctx.client.contact, fresh)
+    found.failed |= {f"contact:{i}" for i in failed}
+    company_ids: set[str] = set()
+    lists: dict[str, set[str]] = {
+        "segments": set(),
+        "contact_tags": set(),
+        "contact_companies": set(),
+    }
+    for event, goal in pairs:
+        cid = str(event.contact.get("id"))
+        contact = found.contacts.get(cid)
+        reads = {condition.needs for condition in goal.where}
+        if contact is None:
+            continue
+        if "companies" in reads and _has_more(contact, "companies"):
+            lists["contact_companies"].add(cid)
+        elif "companies" in reads:
+            company_ids.update(units.company_ids(contact))
+        if "companies" in needed[goal.name] and (first := units.company_id(contact)):
+            company_ids.add(first)
+        if "segments" in reads:
+            lists["segments"].add(cid)
+        if any(c.field == "contact.tags" for c in goal.where) and _has_more(contact, "tags"):
+            lists["contact_tags"].add(cid)
+    found.companies, failed = _cached_lookup(ctx, "company", company_ids, ctx.client.company, fresh)
+    found.failed |= {f"company:{i}" for i in failed}
+    fetchers = contact_lists(ctx.client)
+    for what, ids in lists.items():
+        got, failed = _cached_lookup(ctx, what, ids, fetchers[what], fresh)
+        setattr(found, what, got)
+        found.failed |= {f"{what}:{i}" for i in failed}
+    if any(c.field.endswith(".tags") for _, goal in pairs for c in goal.where):
+        found.tags = workspace_tags(ctx, fresh=fresh)
+    return found
+
+
+def contact_lists(client: IntercomClient) -> dict[str, Callable[[str], Any]]:
+    """The lookups of a contact's own lists, by their cache kind."""
+    return {
+        "segments": lambda i: client.contact_segments(i),
+        "contact_tags": lambda i: client.contact_tags(i),
+        "contact_companies": lambda i: client.contact_companies(i),
+    }
+
+
+def _has_more(contact: Mapping[str, Any], what: str) -> bool:
+    listed = contact.get(what)
+    return isinstance(listed, Mapping) and listed.get("has_more") is True
+
+
+def _contact_fields(goal: GoalSettings, config: Config) -> set[str]:
+    """The contact fields the goal's units, properties and `where` read."""
+    fields = units.contact_fields_needed(goal, config.units)
+    for condition in goal.where:
+        if condition.needs == "contact":
+            fields.add(condition.field.removeprefix("contact.").split(".")[0])
+        elif condition.needs == "companies":
+            fields.add("companies")
+    return fields
+
+
+WORKSPACE = "workspace"  # the cache id of the workspace's tag list
+
+
+def workspace_tags(ctx: Context, *, fresh: bool = False) -> dict[str, str]:
+    """Tag name -> id, from GET /tags, cached for `sync.contact_ttl` like contacts. A
+    failure is raised: every tag condition of the batch would otherwise be a guess."""
+    listed, failed = _cached_lookup(ctx, "tags", {WORKSPACE}, lambda _: ctx.client.tags(), fresh)
+    if failed:
+        raise IntercomUnavailable("GET /tags failed; the events that need tags wait")
+    tags = listed.get(WORKSPACE) or []
+    return {
+        str(tag["name"]): str(tag["id"])
+        for tag in tags
+        if isinstance(tag, Mapping) and tag.get("name") and tag.get("id") is not None
+    }
+
+
+def check_tag_names(ctx: Context) -> None:
+    """Refuse to start (ConfigError, exit 2) when a goal names a tag the workspace lacks:
+    its filter could never match, and nothing would say so."""
+    goals = [(g.name, g.where) for g in ctx.config.enabled_goals()]
+    if not any(filters.tag_names(where) for _, where in goals):
+        return
+    problem = filters.unknown_tag(goals, workspace_tags(ctx, fresh=True))
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def _goal_event(ctx: Context, event: Event, goal: GoalSettings, found: _Lookups) -> Goal:
+    config = ctx.config
+    contact_id = str(event.contact.get("id"))
+    contact = found.contacts.get(contact_id)
+    gone = contact_id in found.contacts and contact is None
+    company = found.companies.get(units.company_id(contact) or "")
+    resolution = units.resolve(event, goal, config.units, contact, company, gone=gone)
+    unit_set, reason, filtered = resolution.units, resolution.reason, False
+    reads = {condition.needs for condition in goal.where}
+    if _waits_on(contact_id, contact, reads, found):
+        unit_set, reason = (), LOOKUP_FAILED
+    elif reads - {"subject"} and (event.contact.get("id") is None or gone):
+        # The filter reads a contact Intercom does not give (yet): a merged contact is
+        # found again by the re-resolution pass, and the filter checked then.
+        unit_set = ()
+        reason = resolution.reason if not resolution.units else f"{units.GONE} (read by its filter)"
+    else:
+        # An event stored before filters kept its subject is checked on the rest alone.
+        known = [c for c in goal.where if event.subject or c.needs != "subject"]
+        why = filters.rejection(known, _seen(event, contact_id, contact, found))
+        if why is not None:  # no units: nothing may take a filtered goal for a sendable one
+            unit_set, filtered, reason = (), True, f"where {why}"
+    return Goal(
+        key=outbox_goal_key(event.key, goal.name),
+        kind=event.kind,
+        name=goal.name,
+        achieved_at=event.achieved_at,
+        units=unit_set,
+        properties=resolution.properties,
+        source={
+            "contact": dict(event.contact),
+            "facts": dict(event.facts),
+            "subject": dict(event.subject),
+        },
+        reason=reason,
+        # Earlier versions keyed the one goal of a kind by the event alone.
+        replaces=(event.key, *((event.replaces,) if event.replaces else ())),
+        filtered=filtered,
     )
-    goals = []
-    for event in events:
-        goal_cfg = config.goals[event.kind]
-        contact_id = str(event.contact.get("id"))
-        contact = contacts.get(contact_id)
-        company_id = units.company_id(contact) or ""
-        company = companies.get(company_id)
-        gone = contact_id in contacts and contact is None
-        resolution = units.resolve(event, goal_cfg, config.units, contact, company, gone=gone)
-        unit_set, reason = resolution.units, resolution.reason
-        if str(event.contact.get("id")) in failed or company_id in failed_companies:
-            unit_set, reason = (), LOOKUP_FAILED
-        goals.append(
-            Goal(
-                key=event.key,
-                kind=event.kind,
-                name=goal_cfg.name,
-                achieved_at=event.achieved_at,
-                units=unit_set,
-                properties=resolution.properties,
-                source={"contact": dict(event.contact), "facts": dict(event.facts)},
-                reason=reason,
-                replaces=event.replaces,
-            )
-        )
-    return goals
+
+
+def _waits_on(
+    contact_id: str, contact: Mapping[str, Any] | None, reads: set[str], found: _Lookups
+) -> bool:
+    """Whether a lookup this goal event needs failed (it is parked, and retried)."""
+    names = {f"contact:{contact_id}", f"company:{units.company_id(contact)}"}
+    if "companies" in reads:
+        names |= {f"company:{i}" for i in units.company_ids(contact)}
+        names.add(f"contact_companies:{contact_id}")
+    if "segments" in reads:
+        names.add(f"segments:{contact_id}")
+    names.add(f"contact_tags:{contact_id}")
+    return bool(names & found.failed)
+
+
+def _seen(
+    event: Event, contact_id: str, contact: Mapping[str, Any] | None, found: _Lookups
+) -> filters.Seen:
+    """What the event's filter reads: its subject and facts, the contact (with all its tags
+    where the object listed only 10), its companies and segments."""
+    merged = {**event.contact, **(contact or {})}
+    all_tags = found.contact_tags.get(contact_id)
+    if isinstance(all_tags, list):
+        merged["tags"] = {"data": all_tags}
+    companies = found.contact_companies.get(contact_id)
+    if not isinstance(companies, list):
+        companies = [found.companies.get(i) for i in units.company_ids(contact)]
+    return filters.Seen(
+        subject=event.subject,
+        facts=event.facts,
+        contact=merged,
+        companies=[c for c in companies if isinstance(c, Mapping)],
+        segments=_segment_list(found.segments.get(contact_id)),
+        tags=found.tags,
+    )
+
+
+def _segment_list(value: object) -> list[Mapping[str, Any]]:
+    return [s for s in value if isinstance(s, Mapping)] if isinstance(value, list) else []
 
 
 def _cached_lookup(

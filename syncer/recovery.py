@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,12 +19,12 @@ from syncer.errors import IntercomObjectError
 from syncer.intercom.client import IntercomClient
 from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
-from syncer.store import parking
+from syncer.store import outbox, parking
 from syncer.store.outbox import Goal
 
 log = logging.getLogger("syncer.recovery")
 
-LOOKUPS = ("contact", "company")
+LOOKUPS = ("contact", "company", "tags", "segments", "contact_tags", "contact_companies")
 # A parked object already failed a full round of retries: each retry of it is one request
 # and one more, and a cycle takes on a bounded number, so parked objects never hold up the
 # scans and the delivery that follow them.
@@ -88,7 +88,12 @@ def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parkin
 
 
 def _read_parked_lookup(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:
-    fetch = client.contact if item.kind == "contact" else client.company
+    fetch: Callable[[str], Any] = {
+        "contact": lambda i: client.contact(i),
+        "company": lambda i: client.company(i),
+        "tags": lambda _: client.tags(),
+        **pipeline.contact_lists(client),
+    }[item.kind]
     ctx.store.cache(item.kind, {item.object_id: fetch(item.object_id)}, unpark=True)
 
 
@@ -99,38 +104,65 @@ def reresolve_unattributed(
     reason: str | None = None,
     fresh: bool = False,
     batch: int = 500,
+    statuses: tuple[str, ...] = (outbox.UNATTRIBUTED,),
 ) -> tuple[int, int]:
-    """Resolve unattributed goals again with the current config (those achieved since
-    `since_ms`, or with `reason`), looking their contacts up afresh with `fresh`.
+    """Resolve unattributed goals (or, for `--refilter`, every goal not yet sent) again with
+    the current config and its filters (those achieved since `since_ms`, or with `reason`),
+    looking their contacts up afresh with `fresh`. A goal whose name the config no longer
+    has is left as it is.
 
-    Returns (recovered, still unattributed).
+    Returns (now to be sent, still unattributed).
     """
     recovered = still = 0
     after = 0
-    while goals := _unattributed(ctx, after, batch, since_ms, reason):
+    while goals := ctx.store.unattributed(
+        after, batch, since_ms=since_ms, reason=reason, statuses=statuses
+    ):
         after = goals[-1].id or after
-        events = [
-            Event(
-                g.key, g.kind, g.achieved_at, g.source.get("contact", {}), g.source.get("facts", {})
-            )
+        pairs = [
+            (_stored_event(g), goal)
             for g in goals
-            if g.kind in ctx.config.goals
+            if (goal := ctx.config.goal_named(g.name)) is not None and goal.kind == g.kind
         ]
-        fresh_goals = pipeline.resolve_goals(ctx, events, fresh=fresh)
-        gone = {e.key: e for e, g in zip(events, fresh_goals, strict=True) if _gone(g.reason)}
+        fresh_goals = pipeline.resolve_pairs(ctx, pairs, fresh=fresh)
+        gone = {
+            g.key: (event, goal)
+            for (event, goal), g in zip(pairs, fresh_goals, strict=True)
+            if _gone(g.reason)
+        }
         if gone:
-            healed = merged_into(ctx, list(gone.values()))
-            fresh_goals = [
-                *(g for g in fresh_goals if g.key not in healed),
-                *pipeline.resolve_goals(ctx, healed.values(), fresh=fresh),
+            healed = merged_into(ctx, [event for event, _ in gone.values()])
+            again = [
+                (healed[event.key], goal) for event, goal in gone.values() if event.key in healed
             ]
+            redone = {g.key: g for g in pipeline.resolve_pairs(ctx, again, fresh=fresh)}
+            fresh_goals = [redone.get(g.key, g) for g in fresh_goals]
         by_key = {g.key: g for g in fresh_goals}
         ctx.store.reresolve(
-            replace(by_key[old.key], id=old.id) for old in goals if old.key in by_key
+            (replace(by_key[_new_key(old)], id=old.id) for old in goals if _new_key(old) in by_key),
+            statuses,
         )
-        recovered += sum(1 for g in fresh_goals if g.units)
-        still += sum(1 for g in fresh_goals if not g.units)
+        recovered += sum(1 for g in fresh_goals if g.status == outbox.PENDING)
+        still += sum(1 for g in fresh_goals if g.status == outbox.UNATTRIBUTED)
     return recovered, still
+
+
+def _stored_event(goal: Goal) -> Event:
+    """The event a stored goal event was made of, as the pipeline made it."""
+    return Event(
+        outbox.event_key(goal.key, goal.name),
+        goal.kind,
+        goal.achieved_at,
+        goal.source.get("contact", {}),
+        goal.source.get("facts", {}),
+        subject=goal.source.get("subject", {}),
+    )
+
+
+def _new_key(goal: Goal) -> str:
+    """The key the pipeline gives a stored goal now (a row of an earlier version keeps its
+    own key: the update goes by id)."""
+    return outbox.goal_key(outbox.event_key(goal.key, goal.name), goal.name)
 
 
 def _gone(reason: str | None) -> bool:

@@ -24,6 +24,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         cursors = store.cursors()
         counts = store.counts()
         unattributed = store.reasons(outbox.UNATTRIBUTED)
+        filtered = store.reasons(outbox.FILTERED, by_goal=True)
         dead = store.reasons(outbox.DEAD)
         notes = store.notes()
         parked = store.parked_reasons()
@@ -52,6 +53,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         "outbox": counts,
         "unattributed_reasons": [{"reason": r, "count": n} for r, n in unattributed],
         "dead_reasons": [{"reason": r, "count": n} for r, n in dead],
+        "filtered_reasons": [{"reason": r, "count": n} for r, n in filtered],
         "parked": sum(n for _, _, n in parked),
         "parked_reasons": [{"kind": k, "reason": r, "count": n} for k, r, n in parked],
         "skipped_objects": skipped,
@@ -83,7 +85,11 @@ def render(summary: dict[str, Any]) -> str:
         )
     counts = summary["outbox"]
     lines += ["", "outbox  " + ", ".join(f"{v} {k}" for k, v in counts.items())]
-    for title, key in (("unattributed", "unattributed_reasons"), ("dead", "dead_reasons")):
+    for title, key in (
+        ("unattributed", "unattributed_reasons"),
+        ("dead", "dead_reasons"),
+        ("filtered", "filtered_reasons"),
+    ):
         for entry in summary[key][:10]:
             lines.append(f"  {title}: {entry['count']} x {entry['reason']}")
     if summary["parked"]:

@@ -47,11 +47,17 @@ def needs_fetch(event: Event, fields: set[str]) -> bool:
 
 def company_id(contact: Mapping[str, Any] | None) -> str | None:
     """The contact's first company, whose name `company.name` reports."""
+    ids = company_ids(contact)
+    return ids[0] if ids else None
+
+
+def company_ids(contact: Mapping[str, Any] | None) -> list[str]:
+    """Every company the contact object lists (a `where` on companies reads them all)."""
     companies = (contact or {}).get("companies")
     data = companies.get("data") if isinstance(companies, Mapping) else None
-    first = data[0] if isinstance(data, list) and data else None
-    value = first.get("id") if isinstance(first, Mapping) else None
-    return str(value) if isinstance(value, str | int) and value != "" else None
+    entries = data if isinstance(data, list) else []
+    ids = [entry.get("id") for entry in entries if isinstance(entry, Mapping)]
+    return [str(v) for v in ids if isinstance(v, str | int) and not isinstance(v, bool) and v != ""]
 
 
 # Why an event waits when its contact answered 404: deleted, or (on 2.14) merged into another

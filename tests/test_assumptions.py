@@ -83,11 +83,11 @@ def test_a_search_filter_that_loses_events_is_found_by_reconciliation_and_named(
     the live scan finds no ticket. The reconciliation pass searches with the time filter
     alone, delivers them, and `status` names the scan that missed them."""
 
-    def misread(goal: GoalSettings) -> list[Kind]:
+    def misread(goals: list[GoalSettings]) -> list[Kind]:
         names = {"field": "category", "operator": "IN", "value": ["Customer"]}
         detector = functools.partial(detect.ticket_created, categories=frozenset(["Customer"]))
         spec = ScanSpec("tickets", "created_at", (names,))
-        return [Kind("ticket_created", goal.kind, spec, detector)]
+        return [Kind("ticket_created", goals[0].kind, spec, detector)]
 
     monkeypatch.setitem(kinds.SCANS, "ticket_created", misread)  # type: ignore[index]
     ws = fake_intercom.workspace
@@ -255,16 +255,24 @@ def test_an_outbox_of_the_old_rating_key_gets_no_second_goal(tmp_path: Path) -> 
     }
     settings = config_mod.parse(raw, env={}).sync
 
-    def goal(key: str, replaces: str | None = None) -> Goal:
+    def goal(key: str, *replaces: str, name: str = "n") -> Goal:
         return Goal(
-            key, "conversation_rated", "n", 1, (("user_id", "u"),), {}, {}, replaces=replaces
+            key, "conversation_rated", name, 1, (("user_id", "u"),), {}, {}, replaces=replaces
         )
 
     with open_store(settings, lock=False) as store:
         assert store.store_page([goal("conversation:1:rated:3000")], {})
-        again = goal("conversation:1:rated:2000:4", replaces="conversation:1:rated:3000")
-        assert store.store_page([again], {}) == []
-        other = goal("conversation:2:rated:2000:4", replaces="conversation:2:rated:3000")
+        # Today's key (by request and score, per goal) of the rating stored under its time.
+        old = ("conversation:1:rated:2000:4", "conversation:1:rated:3000")
+        assert store.store_page([goal("conversation:1:rated:2000:4@n", *old)], {}) == []
+        # The same event counted for another goal is that goal's own.
+        also = goal("conversation:1:rated:2000:4@low", *old, name="low")
+        assert store.store_page([also], {}) == [also]
+        other = goal(
+            "conversation:2:rated:2000:4@n",
+            "conversation:2:rated:2000:4",
+            "conversation:2:rated:3000",
+        )
         assert store.store_page([other], {}) == [other]
 
 
@@ -566,3 +574,37 @@ def test_the_daemon_probes_at_start_and_says_what_is_contradicted(
     assert found[(metric, (("entry", "R-search-bounds"),))] == 0
     log = Path(daemon.log.name).read_text()
     assert "probe R-ticket-category contradicted" in log
+
+
+# -- R-search-fields, R-search-operators: the fake's tables ----------------------------------
+
+
+def test_the_fakes_search_tables_are_the_accepted_fields_tables() -> None:
+    """The fake refuses what these copies of the 2.14 tables leave out, and nothing else:
+    its tables are the same fields (tickets' `ticket_attribute.{id}` is a pattern)."""
+    from syncer.testing import searchlang
+
+    assert set(searchlang.CONVERSATION_FIELDS) == CONVERSATION_FIELDS
+    assert set(searchlang.TICKET_FIELDS) == TICKET_FIELDS
+    assert searchlang.field_type("tickets", "ticket_attribute.7") == searchlang.ANY
+    for name in ("ticket_attribute.", "tag_ids", "conversation_rating.score"):
+        assert searchlang.field_type("tickets", name) is None
+
+
+# -- the register: every entry the code cites is there -----------------------------------------
+
+
+def test_every_entry_the_code_cites_is_in_the_register() -> None:
+    """A comment citing `R-...` names a row of docs/intercom-assumptions.md."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    register = (root / "docs" / "intercom-assumptions.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| (R-[a-z0-9-]+) \|", register, flags=re.MULTILINE))
+    cited = {
+        entry: path.name
+        for path in (root / "syncer").rglob("*.py")
+        for entry in re.findall(r"\bR-[a-z0-9]+(?:-[a-z0-9]+)*", path.read_text(encoding="utf-8"))
+    }
+    assert len(rows) > 30
+    assert {e: where for e, where in cited.items() if e not in rows} == {}

@@ -44,8 +44,9 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
         "intercom_user_messaged",
         "intercom_ticket_created",
     ]
-    assert cfg.goals["conversation_rated"].properties == (("rating", "rating.score"),)
-    assert cfg.goals["conversation_started"].properties == ()
+    assert cfg.goals_of("conversation_rated")[0].properties == (("rating", "rating.score"),)
+    assert cfg.goals_of("conversation_started")[0].properties == ()
+    assert not cfg.goals_of("conversation_closed") and not cfg.goals_of("ai_agent_resolved")
     assert cfg.sync.start is None
 
 
@@ -60,7 +61,7 @@ def test_example_config_is_valid() -> None:
     """config.example.toml, as shipped, loads."""
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     cfg = config.load(example, env=ENV)
-    assert cfg.goals["conversation_started"].properties == (
+    assert cfg.goals_of("conversation_started")[0].properties == (
         ("user_email", "contact.email"),
         ("user_name", "contact.name"),
         ("company", "company.name"),
@@ -133,8 +134,8 @@ def test_example_config_is_valid() -> None:
             "goals.conversation_started.properties.x: unknown source 'contact.phone'",
         ),
         (
-            lambda t: t + '[goals.conversation_closed]\nname = "x"\n',
-            "goals.conversation_closed: unknown key",
+            lambda t: t + '[goals.conversation_shut]\nname = "x"\n',
+            "goals.conversation_shut: unknown key",
         ),
         (
             lambda t: t + "[goals.user_messaged]\nbot_started = true\n",

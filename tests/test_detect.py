@@ -203,7 +203,7 @@ def test_ticket_created_names_type_and_first_contact() -> None:
     assert event.key == "ticket:t9:created"
     assert event.achieved_at == 7_000_000
     assert event.contact == {"id": "k1", "external_id": None}
-    assert event.facts == {"ticket.id": "t9", "ticket.type": "Bug"}
+    assert event.facts == {"ticket.id": "t9", "ticket.type": "Bug", "ticket.category": None}
 
 
 def test_contact_without_external_id_is_reported_as_none() -> None:

@@ -90,9 +90,9 @@ def test_dry_run_window_edges_are_inclusive_and_messages_judged_by_own_time(
     printed, _ = dry_run(cli, config, t0, t0 + 100)
     mine = {k for k, g in printed.items() if g["units"][0]["uid"] == "edge-user"}
     assert mine == {
-        f"conversation:{conv}:started",
-        f"conversation:{conv}:opening",
-        f"part:{inside}",
+        f"conversation:{conv}:started@intercom_conversation_started",
+        f"conversation:{conv}:opening@intercom_user_messaged",
+        f"part:{inside}@intercom_user_messaged",
     }
 
 
@@ -117,11 +117,11 @@ def test_dry_run_properties_follow_the_config(
     )
     config = write_config(config_text(fake_intercom.url, tmp_path / "s.db", extra=props))
     printed, _ = dry_run(cli, config, t0, t0 + 60)
-    started = printed[f"conversation:{conv}:started"]
+    started = printed[f"conversation:{conv}:started@intercom_conversation_started"]
     assert started["properties"] == {
         "user_email": "p@example.com",
         "user_name": "Pé",
         "company": "Acme GmbH",
     }
-    rated = printed[f"conversation:{conv}:rated:{t0 + 50}:4"]
+    rated = printed[f"conversation:{conv}:rated:{t0 + 50}:4@intercom_conversation_rated"]
     assert rated["properties"] == {"rating": 4}

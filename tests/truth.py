@@ -18,7 +18,11 @@ NAMES = {
     "conversation_rated": "intercom_conversation_rated",
     "user_messaged": "intercom_user_messaged",
     "ticket_created": "intercom_ticket_created",
+    "conversation_closed": "intercom_conversation_closed",
+    "ai_agent_resolved": "intercom_ai_agent_resolved",
 }
+# The kinds the default config counts (conversation_closed and ai_agent_resolved are off).
+DEFAULT_KINDS = frozenset(list(NAMES)[:4])
 
 
 def expected_goals(
@@ -27,23 +31,29 @@ def expected_goals(
     hi: int,
     field: str = "external_id",
     variants: frozenset[str] = frozenset(),
+    kinds: frozenset[str] = DEFAULT_KINDS,
 ) -> dict[str, tuple[str, int, str]]:
     """key -> (goal name, achievedAt in ms, uid) for every attributable event in [lo, hi]
-    that the default config counts, plus those of the `variants` an option turns on."""
+    that the default config counts, plus those of the `variants` an option turns on (and
+    of the `kinds` enabled)."""
     goals = {}
     for event in ws.truth:
         uid = _contact(ws, event.contact_id).get(field)
-        counted = not event.variant or event.variant in variants
+        counted = (not event.variant or event.variant in variants) and event.kind in kinds
         if lo <= event.at <= hi and uid and counted:
-            goals[event.key] = (NAMES[event.kind], event.at * 1000, uid)
+            # A goal event's key: its event's and its goal's name (README "Guarantees").
+            goals[f"{event.key}@{NAMES[event.kind]}"] = (NAMES[event.kind], event.at * 1000, uid)
     return goals
 
 
 def unattributable(ws: Workspace, lo: int, hi: int, field: str = "external_id") -> set[str]:
     return {
-        e.key
+        f"{e.key}@{NAMES[e.kind]}"
         for e in ws.truth
-        if lo <= e.at <= hi and not _contact(ws, e.contact_id).get(field) and not e.variant
+        if lo <= e.at <= hi
+        and not _contact(ws, e.contact_id).get(field)
+        and not e.variant
+        and e.kind in DEFAULT_KINDS
     }
 
 

@@ -5,8 +5,12 @@ shapes and never on SDK classes. The bulk reads (search pages and whole conversa
 the JSON body directly: the SDK builds a model of every object first, which costs 1.3 ms of
 CPU per conversation and 150 ms per search page of 150, against 0.01 ms and 0.7 ms for the
 JSON itself; on two cores that, not Intercom's rate budget, set the pace of a catch-up. The
-few other calls (me, contacts, companies) go through the SDK. Errors are translated here and
-nowhere else; their text (which holds headers and bodies) is never shown.
+few other calls (me, contacts, companies) go through the SDK. The lists (the workspace's
+tags, a contact's segments, tags and companies) are read as JSON too: the SDK's pager for a
+contact's companies reads only `companies`, a key 2.14's own example does not have (it
+lists them under `data`), and finds none there without a word (register:
+R-contact-companies). Errors are translated here and nowhere else;
+their text (which holds headers and bodies) is never shown.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 from intercom import Intercom
@@ -30,6 +34,7 @@ from syncer.intercom.transport import PacedRetryTransport, Pacer
 API_VERSION: Final = "2.14"
 PER_PAGE: Final = 150
 MAX_MERGE_HOPS: Final = 3
+MAX_LIST_PAGES: Final = 100  # pages of a contact's companies (50 a page) followed at most
 _PLAINTEXT: Final = {"display_as": "plaintext"}
 _CANONICAL = re.compile(r"<[^>]*/contacts/([^>/]+)>\s*;\s*rel=\"?canonical\"?")
 # JSON may escape a lone UTF-16 surrogate (legal JSON, Intercom can return one in a name);
@@ -145,6 +150,80 @@ class IntercomClient:
         request = f"GET /companies/{company_id}"
         return self._find(request, self._sdk.companies.find, company_id=company_id)
 
+    def tags(self) -> list[dict[str, Any]]:
+        """`GET /tags`: every tag of the workspace, `{type: tag, id, name}` (listTags). The
+        contact object names its tags by id alone; this gives their names."""
+        request = "GET /tags"
+        listing = self._json("GET", "tags", one_object=True)
+        if listing is None:
+            raise _failed("Intercom answered 404", request, True)
+        return _listed(listing, ("data",), request)
+
+    def contact_segments(self, contact_id: str) -> list[dict[str, Any]] | None:
+        """`GET /contacts/{id}/segments`: the segments the contact is in (the contact object
+        does not show them), or None if the contact is gone (404, as a merged one on 2.14)."""
+        return self._contact_list(contact_id, "segments")
+
+    def contact_tags(self, contact_id: str) -> list[dict[str, Any]] | None:
+        """`GET /contacts/{id}/tags`: all the contact's tags, with names; None if gone. The
+        contact object lists at most 10, by id (`tags.has_more` says there are more)."""
+        return self._contact_list(contact_id, "tags")
+
+    def contact_companies(self, contact_id: str) -> list[dict[str, Any]] | None:
+        """`GET /contacts/{id}/companies`: every company of the contact, whole; None if
+        gone. The contact object lists at most 10, by id (`companies.has_more`)."""
+        return self._contact_list(contact_id, "companies")
+
+    def _contact_list(self, contact_id: str, what: str) -> list[dict[str, Any]] | None:
+        """One of a contact's lists, following a merge (410, from 2.16) like `contact`."""
+        for _ in range(MAX_MERGE_HOPS):
+            try:
+                return self._pages(contact_id, what)
+            except _Merged as merged:
+                contact_id = merged.into
+        return None
+
+    def _pages(self, contact_id: str, what: str) -> list[dict[str, Any]] | None:
+        """Every page of the list, by its `pages.next` links (only the companies have pages)."""
+        request = f"GET /contacts/{contact_id}/{what}"
+        # 2.14 lists a contact's companies under `data` (listCompaniesForAContact's
+        # example) or `companies` (its schema, `contact_attached_companies`).
+        keys = ("data", "companies") if what == "companies" else ("data",)
+        page: tuple[str, dict[str, str]] | None = (
+            f"contacts/{quote(contact_id, safe='')}/{what}",
+            {},
+        )
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while page is not None:
+            if len(seen) == MAX_LIST_PAGES or repr(page) in seen:
+                raise _failed("Intercom's pages do not end", request, True)
+            seen.add(repr(page))
+            listing = self._json("GET", page[0], one_object=True, params=page[1])
+            if listing is None:  # gone (before or between two pages)
+                return None
+            items.extend(_listed(listing, keys, request))
+            page = self._next_page(listing, request)
+        return items
+
+    def _next_page(
+        self, listing: Mapping[str, Any], request: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """(path, params) of `pages.next`, a link ("A link to the next page of results",
+        `pages_link`); None on the last page. A link away from the API is refused: the
+        token goes only where it was configured to, and a list cut short would be wrong."""
+        link = _dict(listing.get("pages")).get("next")
+        if not link:
+            return None
+        base = urlsplit(str(self._http.base_url))
+        target = urlsplit(link if isinstance(link, str) else "")
+        prefix = base.path.rstrip("/") + "/"
+        same = target.netloc in ("", base.netloc) and target.scheme in ("", base.scheme)
+        if not same or not target.path.startswith(prefix):
+            raise _failed("Intercom's next page link leaves the API", request, True)
+        params = dict(parse_qsl(target.query))
+        return target.path[len(prefix) :], params
+
     def me(self) -> dict[str, Any]:
         """`GET /me`: the admin and workspace the token belongs to."""
         return _plain(self._call("GET /me", self._sdk.admins.identify, one_object=False)) or {}
@@ -228,6 +307,18 @@ def _failed(words: str, request: str, one_object: bool) -> IntercomUnavailable:
         if one_object
         else IntercomUnavailable(message)
     )
+
+
+def _listed(
+    listing: Mapping[str, Any], keys: tuple[str, ...], request: str
+) -> list[dict[str, Any]]:
+    """The objects of a list answer, under the first of `keys` it has. An answer without
+    one is a failure, not an empty list: a filter would reject what it could not see."""
+    for key in keys:
+        items = listing.get(key)
+        if isinstance(items, list):
+            return [item for item in items if isinstance(item, dict)]
+    raise _failed(f"Intercom answered without a {keys[0]!r} list", request, True)
 
 
 def _storable(value: Any) -> Any:

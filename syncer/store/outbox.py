@@ -14,7 +14,21 @@ from syncer.store.dialect import insert
 from syncer.store.tables import outbox
 
 PENDING, SENT, DEAD, UNATTRIBUTED = "pending", "sent", "dead", "unattributed"
-STATUSES = (PENDING, SENT, DEAD, UNATTRIBUTED)
+FILTERED = "filtered"  # a goal's `where` rejected the event: kept, with why, never sent
+STATUSES = (PENDING, SENT, DEAD, UNATTRIBUTED, FILTERED)
+# What is not yet sent and may still change: resolved again, filtered again.
+OPEN = (PENDING, UNATTRIBUTED, FILTERED)
+
+
+def goal_key(event_key: str, goal_name: str) -> str:
+    """A goal event's key: its event's and its goal's (one event may count for several
+    goals). Event keys hold no "@"."""
+    return f"{event_key}@{goal_name}"
+
+
+def event_key(key: str, goal_name: str) -> str:
+    """The event's key within a goal event's key (an earlier version's key is the event's)."""
+    return key.removesuffix(f"@{goal_name}") if "@" in key else key
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +44,15 @@ class Goal:
     source: Mapping[str, Any]  # the event's contact and facts, to re-resolve later
     reason: str | None = None
     id: int | None = None
-    replaces: str | None = None  # the key an earlier version gave this event (not stored)
+    # The keys earlier versions gave this goal event (not stored): one goal per kind, keyed
+    # by the event alone, and before that a rating keyed by its time.
+    replaces: tuple[str, ...] = ()
+    filtered: bool = False  # its goal's `where` rejected it; `reason` says which condition
 
     @property
     def status(self) -> str:
+        if self.filtered:
+            return FILTERED
         return PENDING if self.units else UNATTRIBUTED
 
 
@@ -51,10 +70,19 @@ def insert_new(conn: Connection, goals: Sequence[Goal]) -> list[Goal]:
     unique: dict[str, Goal] = {}
     for goal in goals:
         unique.setdefault(goal.key, goal)  # the first of a key wins
-    old_keys = {goal.replaces for goal in unique.values() if goal.replaces}
+    old_keys = {key for goal in unique.values() for key in goal.replaces}
     if old_keys:
-        held: set[str] = set(conn.scalars(select(outbox.c.key).where(outbox.c.key.in_(old_keys))))
-        unique = {k: g for k, g in unique.items() if g.replaces not in held}
+        found = conn.execute(
+            select(outbox.c.key, outbox.c.name).where(outbox.c.key.in_(sorted(old_keys)))
+        )
+        # An old row is this goal's if it bears its name, or no name: retention's stubs of
+        # earlier versions kept none, and then there was one goal per kind.
+        held = {(row.key, row.name) for row in found}
+        unique = {
+            k: g
+            for k, g in unique.items()
+            if not any((old, g.name) in held or (old, "") in held for old in g.replaces)
+        }
     if not unique:
         return []
     now = time.time()
@@ -124,15 +152,19 @@ def oldest_pending(conn: Connection) -> float | None:
     return float(value) if value is not None else None
 
 
-def reasons(conn: Connection, status: str) -> list[tuple[str, int]]:
-    """How many events of a status share each reason, most common first."""
+def reasons(conn: Connection, status: str, *, by_goal: bool = False) -> list[tuple[str, int]]:
+    """How many events of a status share each reason (`by_goal`: each goal and reason),
+    most common first."""
     count = func.count().label("n")
+    columns = (outbox.c.name, outbox.c.reason) if by_goal else (outbox.c.reason,)
     rows = conn.execute(
-        select(outbox.c.reason, count)
+        select(*columns, count)
         .where(outbox.c.status == status)
-        .group_by(outbox.c.reason)
+        .group_by(*columns)
         .order_by(count.desc())
     )
+    if by_goal:
+        return [(f"{row[0]}: {row[1] or '-'}", int(row[2])) for row in rows]
     return [(str(row[0] or "-"), int(row[1])) for row in rows]
 
 
@@ -210,11 +242,12 @@ def unattributed_after(
     *,
     since_ms: int | None = None,
     reason: str | None = None,
+    statuses: Sequence[str] = (UNATTRIBUTED,),
 ) -> list[Goal]:
-    """Unattributed goals past `after_id`, in id order: achieved since `since_ms`, with
-    `reason`, where given."""
+    """Unattributed goals (or goals of these statuses) past `after_id`, in id order:
+    achieved since `since_ms`, with `reason`, where given."""
     query = select(outbox).where(
-        outbox.c.status == UNATTRIBUTED, outbox.c.id > after_id, outbox.c.source != GONE
+        outbox.c.status.in_(list(statuses)), outbox.c.id > after_id, outbox.c.source != GONE
     )
     if since_ms is not None:
         query = query.where(outbox.c.achieved_at >= since_ms)
@@ -283,7 +316,7 @@ def forget(conn: Connection, contact_ids: Iterable[str], email: str | None) -> i
     if not conditions:
         return 0
     match = or_(*conditions)
-    unsent = update(outbox).where(match, outbox.c.status.in_([PENDING, UNATTRIBUTED]))
+    unsent = update(outbox).where(match, outbox.c.status.in_(list(OPEN)))
     conn.execute(unsent.values(status=DEAD, reason="forgotten on request"))
     result = conn.execute(update(outbox).where(match).values(**_WITHOUT_PERSONAL_DATA))
     return int(result.rowcount or 0)
@@ -295,12 +328,13 @@ def oldest_personal(conn: Connection) -> int | None:
     return int(value) if value is not None else None
 
 
-def reresolve(conn: Connection, goal: Goal) -> None:
-    """Store a goal's new resolution (name, units, properties, reason) in its row."""
+def reresolve(conn: Connection, goal: Goal, statuses: Sequence[str] = (UNATTRIBUTED,)) -> None:
+    """Store a goal's new resolution (name, units, properties, status, reason) in its row,
+    if the row is still of one of these statuses."""
     assert goal.id is not None
     conn.execute(
         update(outbox)
-        .where(outbox.c.id == goal.id, outbox.c.status == UNATTRIBUTED)
+        .where(outbox.c.id == goal.id, outbox.c.status.in_(list(statuses)))
         .values(
             name=goal.name,
             units=units_json(goal.units) if goal.units else None,

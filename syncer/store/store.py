@@ -209,9 +209,9 @@ class Store:
         with self._read() as conn:
             return outbox.counts(conn)
 
-    def reasons(self, status: str) -> list[tuple[str, int]]:
+    def reasons(self, status: str, *, by_goal: bool = False) -> list[tuple[str, int]]:
         with self._read() as conn:
-            return outbox.reasons(conn, status)
+            return outbox.reasons(conn, status, by_goal=by_goal)
 
     def listing(self, statuses: Iterable[str], limit: int) -> list[Any]:
         with self._read() as conn:
@@ -237,10 +237,18 @@ class Store:
             return outbox.retry_dead(conn, keys)
 
     def unattributed(
-        self, after: int, limit: int, *, since_ms: int | None = None, reason: str | None = None
+        self,
+        after: int,
+        limit: int,
+        *,
+        since_ms: int | None = None,
+        reason: str | None = None,
+        statuses: Sequence[str] = (outbox.UNATTRIBUTED,),
     ) -> list[Goal]:
         with self._read() as conn:
-            return outbox.unattributed_after(conn, after, limit, since_ms=since_ms, reason=reason)
+            return outbox.unattributed_after(
+                conn, after, limit, since_ms=since_ms, reason=reason, statuses=statuses
+            )
 
     # -- retention and erasure ---------------------------------------------------------------
 
@@ -257,7 +265,7 @@ class Store:
         done: dict[str, int] = {}
         with self._write() as conn:
             done["sent"] = outbox.prune(
-                conn, (outbox.SENT, outbox.DEAD), sent_before_ms, batch, None
+                conn, (outbox.SENT, outbox.DEAD, outbox.FILTERED), sent_before_ms, batch, None
             )
         with self._write() as conn:
             done["unattributed"] = outbox.prune(
@@ -317,7 +325,9 @@ class Store:
                 return int(conn.exec_driver_sql(query).scalar() or 0)
         return None
 
-    def reresolve(self, goals: Iterable[Goal]) -> None:
+    def reresolve(
+        self, goals: Iterable[Goal], statuses: Sequence[str] = (outbox.UNATTRIBUTED,)
+    ) -> None:
         with self._write() as conn:
             for goal in goals:
-                outbox.reresolve(conn, goal)
+                outbox.reresolve(conn, goal, statuses)

@@ -6,8 +6,12 @@ most 150 per page, opaque stateless `starting_after` tokens, results in no guara
 the 500 most recent parts, a merged contact's 404 (2.14) or 410 with a canonical link (2.16),
 ticket categories searched by their terms (`request`, not `Customer`), rate-limit
 headers and 429 past a budget per window, and, with `search_lag`, a search index that shows
-each object as it was that many seconds ago (Intercom documents minutes of lag). Faults and
-latency are injectable, and every request is recorded for tests to count.
+each object as it was that many seconds ago (Intercom documents minutes of lag). A search
+on a field the Accepted Fields table leaves out, with an operator its type does not take,
+or with a value of another type, is refused (400). The lookups: `GET /tags`, and a contact's
+`/segments`, `/tags` and `/companies` (404 for a contact unknown or merged, like the contact
+itself; companies in pages of 50). Faults and latency are injectable, and every request is
+recorded for tests to count.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from syncer.testing import searchlang
 from syncer.testing.server import Answer, FakeServer
 from syncer.testing.workspace import Workspace
 
 MAX_PER_PAGE = 150
+COMPANIES_PER_PAGE = 50  # listCompaniesForAContact's example: `per_page: 50`
 
 
 @dataclass
@@ -85,6 +91,26 @@ def _field(obj: Mapping[str, Any], name: str) -> Any:
         return (obj.get("conversation_rating") or {}).get("rating")
     if name == "ticket_type_id":
         return (obj.get("ticket_type") or {}).get("id")
+    if name == "tag_ids":
+        return [t.get("id") for t in (obj.get("tags") or {}).get("tags") or []]
+    if name == "teammate_ids":
+        return [t.get("id") for t in (obj.get("teammates") or {}).get("teammates") or []]
+    if name == "conversation_rating.contact_id":
+        return ((obj.get("conversation_rating") or {}).get("contact") or {}).get("id")
+    if name == "conversation_rating.admin_d":  # sic, in the 2.14 table
+        return ((obj.get("conversation_rating") or {}).get("teammate") or {}).get("id")
+    if name == "ai_agent_participated":  # every 2.14 conversation has it; false unless set
+        return bool(obj.get("ai_agent_participated"))
+    if obj.get("type") == "ticket":
+        # Not said in 2.14 (inferred): a ticket's `state` is its state's category, and
+        # `title`/`description` its default attributes.
+        if name == "state":
+            return (obj.get("ticket_state") or {}).get("category")
+        if name in ("title", "description"):
+            return (obj.get("ticket_attributes") or {}).get(f"_default_{name}_")
+        if name.startswith(searchlang.TICKET_ATTRIBUTE_PREFIX):
+            key = name.removeprefix(searchlang.TICKET_ATTRIBUTE_PREFIX)
+            return (obj.get("ticket_attributes") or {}).get(key)
     value: Any = obj
     for step in name.split("."):
         value = value.get(step) if isinstance(value, Mapping) else None
@@ -107,6 +133,7 @@ class FakeIntercom(FakeServer):
         replied_at: str = "updated_at",
         category_names: bool = False,
         app_id: str = "fake",
+        companies_key: str = "data",
     ) -> None:
         super().__init__()
         self.workspace = workspace
@@ -122,6 +149,10 @@ class FakeIntercom(FakeServer):
         # A test double of the misreading: ticket search matching category names.
         self.category_names = category_names
         self.app_id = app_id  # the workspace `GET /me` names
+        # Where `GET /contacts/{id}/companies` lists the companies, which 2.14 says twice
+        # differently: `data` in listCompaniesForAContact's example, `companies` in its
+        # schema (`contact_attached_companies`).
+        self.companies_key = companies_key
         if search_lag:
             # Changes from here on are kept with their time, on the same clock.
             workspace.clock = clock
@@ -197,10 +228,10 @@ class FakeIntercom(FakeServer):
         if fault is not None:
             time.sleep(fault.delay)
             if fault.status < 300:  # a slow answer, not a failed one
-                status, extra, payload = self._route(method, path.split("?")[0], headers, body)
+                status, extra, payload = self._route(method, path, headers, body)
                 return status, {**rate, **extra}, payload
             return fault.status, {**rate, **fault.headers}, _error("server_error", "Injected fault")
-        status, extra, payload = self._route(method, path.split("?")[0], headers, body)
+        status, extra, payload = self._route(method, path, headers, body)
         return status, {**rate, **extra}, payload
 
     def _rate_limit(self) -> tuple[bool, dict[str, str]]:
@@ -227,10 +258,18 @@ class FakeIntercom(FakeServer):
         return None
 
     def _route(
-        self, method: str, path: str, headers: Mapping[str, str], body: Any
+        self, method: str, target: str, headers: Mapping[str, str], body: Any
     ) -> tuple[int, dict[str, str], Any]:
+        split = urlsplit(target)
+        path, query = split.path, parse_qs(split.query)
         parts = path.strip("/").split("/")
         ws = self.workspace
+        if method == "GET" and parts == ["tags"]:
+            with ws.lock:
+                listed = [dict(tag) for tag in ws.tags.values()]
+            return 200, {}, {"type": "list", "data": listed}
+        if method == "GET" and len(parts) == 3 and parts[0] == "contacts":
+            return self._contact_list(parts[1], parts[2], query, headers)
         if method == "POST" and parts in (["conversations", "search"], ["tickets", "search"]):
             return self._search(parts[0], body)
         if method == "GET" and len(parts) == 1 and parts[0] == "me":
@@ -281,11 +320,55 @@ class FakeIntercom(FakeServer):
             contact = ws.contacts.get(oid)
         return (200, {}, contact) if contact else (404, {}, _error("not_found", "User Not Found"))
 
+    def _contact_list(
+        self, oid: str, what: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
+        """A contact's segments, tags or companies: as `GET /contacts/{id}` answers for a
+        contact unknown or merged (2.14 says 404 "User Not Found" for these), else the list."""
+        ws = self.workspace
+        if what not in ("segments", "tags", "companies"):
+            return 404, {}, _error("not_found", f"no route GET /contacts/{{id}}/{what}")
+        status, extra, payload = self._contact(oid, headers.get("intercom-version", ""))
+        if status != 200:
+            return status, extra, payload
+        if what == "segments":
+            return 200, {}, {"type": "list", "data": ws.contact_segment_list(oid) or []}
+        if what == "tags":
+            return 200, {}, {"type": "list", "data": ws.contact_tag_list(oid) or []}
+        companies = ws.contact_company_list(oid) or []
+        try:
+            page = max(1, int(query.get("page", ["1"])[0]))
+            per_page = max(1, int(query.get("per_page", [str(COMPANIES_PER_PAGE)])[0]))
+        except ValueError:
+            return 400, {}, _error("parameter_invalid", "page and per_page are numbers")
+        total_pages = max(1, math.ceil(len(companies) / per_page))
+        following = (
+            f"{self.url}/contacts/{oid}/companies?page={page + 1}&per_page={per_page}"
+            if page < total_pages
+            else None
+        )
+        return (
+            200,
+            {},
+            {
+                "type": "list",
+                self.companies_key: companies[(page - 1) * per_page : page * per_page],
+                "pages": {
+                    "type": "pages",
+                    "next": following,
+                    "page": page,
+                    "per_page": per_page,
+                    "total_pages": total_pages,
+                },
+                "total_count": len(companies),
+            },
+        )
+
     def _search(self, resource: str, body: Any) -> tuple[int, dict[str, str], Any]:
         if not isinstance(body, dict) or "query" not in body:
             return 400, {}, _error("parameter_invalid", "query is required")
         try:
-            searchlang.validate(body["query"])
+            searchlang.validate(body["query"], resource=resource)
         except searchlang.QueryError as exc:
             return 400, {}, _error("parameter_invalid", str(exc))
         paging = body.get("pagination") or {}

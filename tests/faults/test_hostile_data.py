@@ -84,7 +84,7 @@ def test_resolution_takes_any_contact(contact: dict[str, Any], company: dict[str
     """Units come out as strings of 1 to 640 characters, or the event is unattributed."""
     event = detect.Event("k", "conversation_started", 1, {"id": "c1"}, {"conversation.id": "1"})
     resolution = units.resolve(
-        event, CONFIG.goals["conversation_started"], CONFIG.units, contact, company
+        event, CONFIG.goals_of("conversation_started")[0], CONFIG.units, contact, company
     )
     assert (resolution.reason is None) == bool(resolution.units)
     for unit_type, uid in resolution.units:
@@ -164,9 +164,9 @@ def test_a_scan_over_hostile_pages_never_crashes(
     with db.engine.connect() as conn:
         keys = {row[0] for row in conn.exec_driver_sql("SELECT key FROM outbox")}
     if kind.name == "conversation_started":
-        assert "conversation:good-1:started" in keys
+        assert "conversation:good-1:started@intercom_conversation_started" in keys
     if kind.name == "user_messaged":
-        assert "conversation:good-1:opening" in keys
+        assert "conversation:good-1:opening@intercom_user_messaged" in keys
 
 
 def test_broken_objects_through_the_real_client_are_counted_in_status(

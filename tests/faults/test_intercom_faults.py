@@ -165,8 +165,9 @@ def test_conversation_deleted_between_search_and_fetch(
     )
     fake.fail(404, times=100, path_prefix=f"/conversations/{victim['id']}")
     got = catch_up(make_config(fake, tmp_path), now)
-    gone = {f"part:{p['id']}" for p in victim["conversation_parts"]["conversation_parts"]}
-    gone.add(f"conversation:{victim['id']}:opening")
+    parts = victim["conversation_parts"]["conversation_parts"]
+    gone = {f"part:{p['id']}@intercom_user_messaged" for p in parts}
+    gone.add(f"conversation:{victim['id']}:opening@intercom_user_messaged")
     goals = expected_goals(ws, now - SINCE_DAYS * 86_400, now)
     expected = Counter(
         (name, at, json.dumps([["user_id", uid]], separators=(",", ":")))
@@ -219,6 +220,6 @@ def test_more_than_500_parts_is_counted_and_shown(
         keys = {k for (k,) in conn.exec_driver_sql("SELECT key FROM outbox")}
         truncated = parking.skipped_summary(conn, parking.TRUNCATED)
     db.close()
-    assert f"part:{late}" in keys
-    assert f"part:{early}" not in keys  # beyond what Intercom returns
+    assert f"part:{late}@intercom_user_messaged" in keys
+    assert f"part:{early}@intercom_user_messaged" not in keys  # beyond what Intercom returns
     assert truncated == (1, f"conversation {conv}: 7 older parts beyond Intercom's 500")

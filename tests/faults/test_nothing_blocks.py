@@ -36,7 +36,7 @@ def messages_of(ws: Workspace, conv_id: str) -> set[str]:
     """The keys of the contact's messages in one conversation (they need its GET)."""
     parts = {p["id"] for p in ws.conversations[conv_id]["conversation_parts"]["conversation_parts"]}
     return {
-        e.key
+        f"{e.key}@intercom_user_messaged"
         for e in ws.truth
         if e.key == f"conversation:{conv_id}:opening" or e.key.removeprefix("part:") in parts
     }

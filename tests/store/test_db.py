@@ -27,7 +27,13 @@ def test_fresh_database_is_migrated_to_head(database_url: str) -> None:
             if db.dialect == "sqlite":
                 assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
-            assert outbox.counts(conn) == {"pending": 0, "sent": 0, "dead": 0, "unattributed": 0}
+            assert outbox.counts(conn) == {
+                "pending": 0,
+                "sent": 0,
+                "dead": 0,
+                "unattributed": 0,
+                "filtered": 0,
+            }
     finally:
         db.close()
 

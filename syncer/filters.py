@@ -1,0 +1,526 @@
+"""A goal's `where`: conditions on the event's conversation or ticket, its contact and the
+contact's companies, parsed once from the config and checked on each event. Pure: no I/O.
+
+Series starts a goal on "a filter on user attributes or events"; these are those filters.
+They see Intercom's values when the syncer reads the event (a catch-up sees today's
+attributes), as Series sees them when it fires. A condition on a field that never changes
+after the event and is documented as searchable is also put into the search (`pushdown`),
+where it only saves pages: every event is still checked here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from syncer.errors import ConfigError
+from syncer.timeparse import shown, to_epoch
+
+TEXT, NUMBER, TIME, SET, ANY = "text", "number", "time", "set", "any"
+CONVERSATION_KINDS: Final = frozenset(
+    {
+        "conversation_started",
+        "conversation_rated",
+        "user_messaged",
+        "conversation_closed",
+        "ai_agent_resolved",
+    }
+)
+TICKET_KINDS: Final = frozenset({"ticket_created"})
+EVERY_KIND: Final = CONVERSATION_KINDS | TICKET_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A filterable field: what it holds, which goals' events have it, and the search field
+    it may be pushed down as (register: R-filter-pushdown)."""
+
+    type: str
+    kinds: frozenset[str]
+    values: tuple[str, ...] = ()  # the documented values, where the spec lists them
+    search: str | None = None
+
+
+# Documented values (2.14): conversation.source.type in the SearchConversations Accepted
+# Fields table; priority and state in the conversation schema's enums; role in the
+# contact schema.
+_SOURCE_TYPES = (
+    "conversation",
+    "email",
+    "facebook",
+    "instagram",
+    "phone_call",
+    "phone_switch",
+    "push",
+    "sms",
+    "twitter",
+    "whatsapp",
+)
+FIELDS: Final[Mapping[str, Field]] = {
+    "conversation.source.type": Field(TEXT, CONVERSATION_KINDS, _SOURCE_TYPES, "source.type"),
+    "conversation.source.delivered_as": Field(
+        TEXT, CONVERSATION_KINDS, search="source.delivered_as"
+    ),
+    "conversation.tags": Field(SET, CONVERSATION_KINDS),
+    "conversation.admin_assignee_id": Field(TEXT, CONVERSATION_KINDS),
+    "conversation.team_assignee_id": Field(TEXT, CONVERSATION_KINDS),
+    "conversation.priority": Field(TEXT, CONVERSATION_KINDS, ("priority", "not_priority")),
+    "conversation.state": Field(TEXT, CONVERSATION_KINDS, ("open", "closed", "snoozed")),
+    "rating.score": Field(NUMBER, frozenset({"conversation_rated"})),
+    "ticket.type": Field(TEXT, TICKET_KINDS),
+    "ticket.admin_assignee_id": Field(TEXT, TICKET_KINDS),
+    "ticket.team_assignee_id": Field(TEXT, TICKET_KINDS),
+    "contact.role": Field(TEXT, EVERY_KIND, ("user", "lead")),
+    "contact.email": Field(TEXT, EVERY_KIND),
+    "contact.email_domain": Field(TEXT, EVERY_KIND),
+    "contact.name": Field(TEXT, EVERY_KIND),
+    "contact.created_at": Field(TIME, EVERY_KIND),
+    "contact.signed_up_at": Field(TIME, EVERY_KIND),
+    "contact.tags": Field(SET, EVERY_KIND),
+    "contact.segments": Field(SET, EVERY_KIND),
+    "company.name": Field(TEXT, EVERY_KIND),
+    "company.company_id": Field(TEXT, EVERY_KIND),
+    "company.plan": Field(TEXT, EVERY_KIND),
+    "company.industry": Field(TEXT, EVERY_KIND),
+    "company.size": Field(NUMBER, EVERY_KIND),
+    "company.monthly_spend": Field(NUMBER, EVERY_KIND),
+    "company.user_count": Field(NUMBER, EVERY_KIND),
+    "company.created_at": Field(TIME, EVERY_KIND),
+}
+# Attributes a workspace defines itself: any type, so every operator is accepted and a value
+# of another type simply does not match.
+PREFIXES: Final[Mapping[str, frozenset[str]]] = {
+    "conversation.custom_attributes.": CONVERSATION_KINDS,
+    "ticket.attributes.": TICKET_KINDS,
+    "contact.custom_attributes.": EVERY_KIND,
+    "company.custom_attributes.": EVERY_KIND,
+}
+# Operators, by the types they fit. A bare value means `eq`, a list of values `in`: OR
+# by listing values, AND across the conditions of one goal.
+OPERATORS: Final[Mapping[str, frozenset[str]]] = {
+    "eq": frozenset({TEXT, NUMBER, TIME, SET, ANY}),
+    "ne": frozenset({TEXT, NUMBER, TIME, SET, ANY}),
+    "in": frozenset({TEXT, NUMBER, TIME, SET, ANY}),
+    "not_in": frozenset({TEXT, NUMBER, TIME, SET, ANY}),
+    "gt": frozenset({NUMBER, TIME, ANY}),
+    "gte": frozenset({NUMBER, TIME, ANY}),
+    "lt": frozenset({NUMBER, TIME, ANY}),
+    "lte": frozenset({NUMBER, TIME, ANY}),
+    "contains": frozenset({TEXT, SET, ANY}),
+    "exists": frozenset({TEXT, NUMBER, TIME, SET, ANY}),
+}
+_SYMBOLS: Final = {
+    "eq": "=",
+    "ne": "!=",
+    "in": "in",
+    "not_in": "not in",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "contains": "contains",
+    "exists": "exists",
+}
+# A search holds only `=`, `!=`, `IN` and `NIN` of a pushed-down field: Intercom's text
+# operators (`~`) match differently from ours (words, not substrings).
+_PUSHABLE_OPERATORS: Final = {"eq": "=", "ne": "!=", "in": "IN", "not_in": "NIN"}
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    field: str
+    op: str
+    value: Any  # a scalar; a tuple for in / not_in; a bool for exists; seconds for a time
+
+    def __str__(self) -> str:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        if self.op == "exists":
+            return f"{self.field} {'exists' if value else 'does not exist'}"
+        return f"{self.field} {_SYMBOLS[self.op]} {value!r}"
+
+    @property
+    def type(self) -> str:
+        return field_type(self.field)
+
+    @property
+    def needs(self) -> str:
+        """The lookup the condition reads: subject, contact, companies or segments."""
+        if self.field == "contact.segments":
+            return "segments"
+        if self.field.startswith("company."):
+            return "companies"
+        if self.field.startswith("contact."):
+            return "contact"
+        return "subject"
+
+
+def field_type(name: str) -> str:
+    if name in FIELDS:
+        return FIELDS[name].type
+    return ANY
+
+
+def _kinds_of(name: str) -> frozenset[str] | None:
+    if name in FIELDS:
+        return FIELDS[name].kinds
+    for prefix, kinds in PREFIXES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return kinds
+    return None
+
+
+def parse_where(raw: Mapping[str, Any], where: str, kind: str) -> tuple[Condition, ...]:
+    """A goal's `where` table: `field = value`, `field = [values]` or `field = {op = value}`.
+
+    TOML reads `where.contact.role = "user"` as nested tables; quoted keys
+    (`"contact.role" = "user"`) as one dotted name: both are taken."""
+    conditions: list[Condition] = []
+    for name, spec in _flatten(raw):
+        key = f"{where}.{name}"
+        kinds = _kinds_of(name)
+        if kinds is None:
+            known = ", ".join([*FIELDS, *(f"{p}NAME" for p in PREFIXES)])
+            raise ConfigError(f"{key}: unknown filter field (known: {known})")
+        if kind not in kinds:
+            raise ConfigError(f"{key}: {kind} events have no {name} (it is for {_list(kinds)})")
+        if isinstance(spec, Mapping):
+            if not spec:
+                raise ConfigError(f"{key}: an empty table; give an operator ({_list(OPERATORS)})")
+            conditions.extend(_condition(f"{key}.{op}", name, op, v) for op, v in spec.items())
+        elif isinstance(spec, list):
+            conditions.append(_condition(key, name, "in", spec))
+        else:
+            conditions.append(_condition(key, name, "eq", spec))
+    return tuple(conditions)
+
+
+def _flatten(raw: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(dotted field name, its value or operator table) for each leaf of the `where` table."""
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        is_operators = isinstance(value, Mapping) and value and set(value) <= set(OPERATORS)
+        if isinstance(value, Mapping) and not is_operators and _kinds_of(name) is None:
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def _condition(key: str, name: str, op: str, value: Any) -> Condition:
+    kind = field_type(name)
+    if op not in OPERATORS:
+        raise ConfigError(f"{key}: unknown operator {op!r} (known: {_list(OPERATORS)})")
+    if kind not in OPERATORS[op]:
+        fits = _list(sorted(o for o, types in OPERATORS.items() if kind in types))
+        raise ConfigError(f"{key}: {op!r} does not fit {name}, a {kind} field (use {fits})")
+    if op == "exists":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {shown(value)}")
+        return Condition(name, op, value)
+    if op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{key}: expected a non-empty list of values, got {shown(value)}")
+        return Condition(name, op, tuple(_value(key, name, kind, v) for v in value))
+    return Condition(name, op, _value(key, name, kind, value))
+
+
+def _value(key: str, name: str, kind: str, value: Any) -> Any:
+    """One value, checked against the field's type (and its documented values)."""
+    if isinstance(value, list | dict):
+        raise ConfigError(f"{key}: expected one value, got {'a list' if value else 'nothing'}")
+    if kind == TIME:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str | dt.date):
+            return to_epoch(value, key)
+        raise ConfigError(f"{key}: {name} is a time; give an ISO 8601 date or UNIX seconds")
+    if kind == NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise ConfigError(f"{key}: {name} is a number, got {shown(value)}")
+        return value
+    if kind in (TEXT, SET):
+        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+            raise ConfigError(f"{key}: {name} is text, got {shown(value)}")
+        text = str(value)
+        documented = FIELDS[name].values if name in FIELDS else ()
+        if documented and text not in documented:
+            values = _list(documented)
+            raise ConfigError(f"{key}: {shown(text)} is not a value of {name} ({values})")
+        return text
+    if isinstance(value, dt.datetime | dt.date):
+        return to_epoch(value, key)
+    return value
+
+
+def _list(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+# -- what a condition sees ------------------------------------------------------------------
+
+
+def subject(resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the filters may read of a conversation or ticket, kept with its events so that
+    `outbox resolve --refilter` can check them again without reading Intercom."""
+    tags = _mapping(obj.get("tags"))
+    if resource == "tickets":
+        return {
+            "ticket.type": _mapping(obj.get("ticket_type")).get("name"),
+            "ticket.admin_assignee_id": _text(obj.get("admin_assignee_id")),
+            "ticket.team_assignee_id": _text(obj.get("team_assignee_id")),
+            "ticket.attributes": _scalars(obj.get("ticket_attributes")),
+        }
+    source = _mapping(obj.get("source"))
+    listed = tags.get("tags")
+    return {
+        "conversation.source.type": source.get("type"),
+        "conversation.source.delivered_as": source.get("delivered_as"),
+        "conversation.tags": _tag_ids(listed),
+        "conversation.admin_assignee_id": _text(obj.get("admin_assignee_id")),
+        "conversation.team_assignee_id": _text(obj.get("team_assignee_id")),
+        "conversation.priority": obj.get("priority"),
+        "conversation.state": obj.get("state"),
+        "conversation.custom_attributes": _scalars(obj.get("custom_attributes")),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Everything one event's conditions read: the subject (see `subject`), its facts (the
+    rating), and the lookups the goal needed."""
+
+    subject: Mapping[str, Any]
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    contact: Mapping[str, Any] | None = None
+    companies: Sequence[Mapping[str, Any]] = ()
+    segments: Sequence[Mapping[str, Any]] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)  # tag name -> id (GET /tags)
+
+
+def rejection(conditions: Sequence[Condition], seen: Seen) -> str | None:
+    """Why the event does not satisfy the conditions (the first that fails, with what it
+    found), or None when it does."""
+    for condition in conditions:
+        if condition.field.startswith("company."):
+            # Any of the contact's companies may satisfy it, as in Series; with none, the
+            # condition is checked against an empty company (so `exists = false` holds).
+            companies = list(seen.companies) or [{}]
+            found = [_company_value(condition.field, c) for c in companies]
+            if any(_holds(condition, value, seen) for value in found):
+                continue
+            shown_found = found[0] if len(found) == 1 else found
+        else:
+            value = _value_of(condition.field, seen)
+            if _holds(condition, value, seen):
+                continue
+            shown_found = _for_reason(condition.field, value, seen)
+        return f"{condition} (found {_short(shown_found)})"
+    return None
+
+
+def _value_of(name: str, seen: Seen) -> Any:
+    if name == "rating.score":
+        return seen.facts.get("rating.score")
+    if name == "contact.segments":
+        return [_text(s.get("id")) for s in seen.segments if isinstance(s, Mapping)]
+    if name.startswith("contact."):
+        contact = seen.contact or {}
+        attribute = name.removeprefix("contact.")
+        if attribute == "tags":
+            return _tag_ids(_mapping(contact.get("tags")).get("data"))
+        if attribute.startswith("custom_attributes."):
+            custom = _mapping(contact.get("custom_attributes"))
+            return custom.get(attribute.removeprefix("custom_attributes."))
+        if attribute == "email_domain":
+            domain = contact.get("email_domain")
+            email = contact.get("email")
+            if not domain and isinstance(email, str) and "@" in email:
+                domain = email.rpartition("@")[2]
+            return domain
+        return contact.get(attribute)
+    for holder in ("conversation.custom_attributes.", "ticket.attributes."):
+        if name.startswith(holder):
+            return _mapping(seen.subject.get(holder.rstrip("."))).get(name.removeprefix(holder))
+    return seen.subject.get(name)
+
+
+def _company_value(name: str, company: Mapping[str, Any]) -> Any:
+    attribute = name.removeprefix("company.")
+    if attribute == "plan":
+        return _mapping(company.get("plan")).get("name")
+    if attribute.startswith("custom_attributes."):
+        custom = _mapping(company.get("custom_attributes"))
+        return custom.get(attribute.removeprefix("custom_attributes."))
+    return company.get(attribute)
+
+
+def _holds(condition: Condition, value: Any, seen: Seen) -> bool:
+    op, wanted = condition.op, condition.value
+    if condition.type == SET:
+        return _set_holds(condition, value if isinstance(value, list) else [], seen)
+    present = value is not None and value != ""
+    if op == "exists":
+        return present is wanted
+    if op in ("ne", "not_in"):
+        options = wanted if op == "not_in" else (wanted,)
+        return not any(_equal(value, w) for w in options)
+    if not present:
+        return False
+    if op == "eq":
+        return _equal(value, wanted)
+    if op == "in":
+        return any(_equal(value, w) for w in wanted)
+    if op == "contains":
+        return isinstance(value, str) and isinstance(wanted, str) and _fold(wanted) in _fold(value)
+    number = _number(value)
+    limit = _number(wanted)
+    if number is None or limit is None:
+        return False
+    return {
+        "gt": number > limit,
+        "gte": number >= limit,
+        "lt": number < limit,
+        "lte": number <= limit,
+    }[op]
+
+
+def _set_holds(condition: Condition, ids: list[str | None], seen: Seen) -> bool:
+    """Tags and segments: sets of ids. A tag's name is resolved to its id through GET /tags
+    (an object shows a contact's tags by id alone); a segment's through the names the
+    contact's segment list gives."""
+    op, wanted = condition.op, condition.value
+    if op == "exists":
+        return bool(ids) is wanted
+    if op == "contains":
+        return any(_fold(wanted) in _fold(n) for n in _set_names(condition.field, ids, seen))
+    names = {_fold(w) for w in (wanted if isinstance(wanted, tuple) else (wanted,))}
+    known = _ids_by_name(condition.field, seen)
+    wanted_ids = {known[n] for n in names if n in known}
+    hit = bool(wanted_ids & set(ids))
+    return hit if op in ("eq", "in") else not hit
+
+
+def _ids_by_name(name: str, seen: Seen) -> dict[str, str]:
+    if name == "contact.segments":
+        pairs = [(s.get("name"), s.get("id")) for s in seen.segments if isinstance(s, Mapping)]
+    else:
+        pairs = list(seen.tags.items())
+    return {_fold(str(n)): str(i) for n, i in pairs if n is not None and i is not None}
+
+
+def _set_names(name: str, ids: list[str | None], seen: Seen) -> list[str]:
+    by_id = {i: n for n, i in _ids_by_name(name, seen).items()}
+    return [by_id[i] for i in ids if i is not None and i in by_id]
+
+
+def _for_reason(name: str, value: Any, seen: Seen) -> Any:
+    if field_type(name) == SET:
+        return _set_names(name, value if isinstance(value, list) else [], seen)
+    return value
+
+
+def _equal(value: Any, wanted: Any) -> bool:
+    if isinstance(value, bool) or isinstance(wanted, bool):
+        return value is wanted
+    a, b = _number(value), _number(wanted)
+    if a is not None and b is not None:
+        return a == b
+    if isinstance(value, str | int) and isinstance(wanted, str | int):
+        return _fold(str(value)) == _fold(str(wanted))
+    return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _fold(text: str) -> str:
+    return text.casefold().strip()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
+def _tag_ids(listed: object) -> list[str]:
+    if not isinstance(listed, list):
+        return []
+    return [tid for t in listed if isinstance(t, Mapping) and (tid := _text(t.get("id")))]
+
+
+def _scalars(value: object) -> dict[str, Any]:
+    """A table of attributes, with only the values a condition can compare."""
+    return {
+        str(k): v
+        for k, v in _mapping(value).items()
+        if v is None or isinstance(v, str | int | float | bool)
+    }
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    return str(value) if isinstance(value, str | int) else None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+# -- where a condition runs -----------------------------------------------------------------
+
+
+def pushdown(goal_conditions: Sequence[Sequence[Condition]]) -> tuple[dict[str, Any], ...]:
+    """The search filters every goal of one scan shares, on fields that are searchable and
+    never change after the event: the scan may leave out what every goal would reject."""
+    if not goal_conditions:
+        return ()
+    shared = set(goal_conditions[0]).intersection(*map(set, goal_conditions[1:]))
+    filters = []
+    for condition in sorted(shared, key=str):
+        search = FIELDS[condition.field].search if condition.field in FIELDS else None
+        if search is None or condition.op not in _PUSHABLE_OPERATORS:
+            continue
+        value = list(condition.value) if isinstance(condition.value, tuple) else condition.value
+        filters.append(
+            {"field": search, "operator": _PUSHABLE_OPERATORS[condition.op], "value": value}
+        )
+    return tuple(filters)
+
+
+def tag_names(conditions: Iterable[Condition]) -> set[str]:
+    """The tag names the conditions use (each must exist in the workspace)."""
+    names: set[str] = set()
+    for condition in conditions:
+        if condition.field.endswith(".tags") and condition.op not in ("exists", "contains"):
+            values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
+            names.update(str(v) for v in values)
+    return names
+
+
+def unknown_tag(
+    goals: Iterable[tuple[str, Sequence[Condition]]], tags: Iterable[str]
+) -> str | None:
+    """The first tag name a goal's `where` uses that no tag of the workspace has (case
+    aside), as one line naming the goal, the field and the tags there are; None if none."""
+    names = sorted(tags)
+    known = {_fold(n) for n in names}
+    for goal, conditions in goals:
+        for condition in conditions:
+            for name in sorted(tag_names([condition])):
+                if _fold(name) not in known:
+                    there = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+                    return (
+                        f"goal {goal}: where {condition.field}: no tag {name!r} in the "
+                        f"workspace (its tags: {there or 'none'})"
+                    )
+    return None
