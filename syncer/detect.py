@@ -355,9 +355,22 @@ def missing_parts(conversation: Mapping[str, Any], reading: str | None = None) -
 
 def last_contact_reply(conversation: Mapping[str, Any]) -> int | None:
     """`statistics.last_contact_reply_at`, if it is a usable time."""
-    value = _mapping(conversation.get("statistics")).get("last_contact_reply_at")
+    return marker(conversation, "statistics.last_contact_reply_at")
+
+
+def marker(conversation: Mapping[str, Any], name: str) -> int | None:
+    """A time field by its dotted name (`statistics.last_close_at`), if it is usable."""
+    value = dotted(conversation, name)
     usable = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     return value if usable else None
+
+
+def dotted(obj: Mapping[str, Any], name: str) -> Any:
+    """The value at a dotted name, or None where the path breaks off."""
+    value: Any = obj
+    for part in name.split("."):
+        value = _mapping(value).get(part)
+    return value
 
 
 def oldest_part_at(conversation: Mapping[str, Any]) -> int | None:

@@ -29,6 +29,7 @@ class Kind:
     fetch_whole: bool = False
     marker: str = "statistics.last_contact_reply_at"
     progress_prefix: str = ""  # "" for user_messaged, as earlier versions stored it
+    opening_may_do: bool = False  # a search item with the opening alone needs no fetch
 
     def progress_key(self, conversation_id: str) -> str:
         return f"{self.progress_prefix}{conversation_id}"
@@ -83,7 +84,11 @@ def _messaged(goals: Sequence[GoalSettings]) -> list[Kind]:
     quick = any(goal.quick_replies for goal in goals)
     detector = functools.partial(detect.user_messaged, quick_replies=quick)
     spec = ScanSpec("conversations", "statistics.last_contact_reply_at", _shared(goals))
-    return [Kind("user_messaged", "user_messaged", spec, detector, fetch_whole=True)]
+    return [
+        Kind(
+            "user_messaged", "user_messaged", spec, detector, fetch_whole=True, opening_may_do=True
+        )
+    ]
 
 
 def _tickets(goals: Sequence[GoalSettings]) -> list[Kind]:

@@ -222,7 +222,7 @@ def _store_page(
     if not kind.fetch_whole:
         store_objects(ctx, kind, window, items, stats)
         return
-    read = _whole_conversations(ctx, window, items, stats)
+    read = _whole_conversations(ctx, kind, window, items, stats)
     _note_skips(ctx, kind, read.unreadable, stats)
     store_objects(ctx, kind, window, read.conversations, stats, read.progress)
 
@@ -270,34 +270,41 @@ class _Read:
 
 
 def _whole_conversations(
-    ctx: Context, window: Window, items: list[dict[str, Any]], stats: ScanStats
+    ctx: Context, kind: Kind, window: Window, items: list[dict[str, Any]], stats: ScanStats
 ) -> _Read:
-    """The conversations whose last contact reply moved since we last read them: fetched,
-    unless the search item already holds all of it (the opening message alone). One whose
-    fetch keeps failing is parked, with no progress recorded for it."""
+    """The conversations whose `kind.marker` (the last contact reply, the last close, ...)
+    moved since we last read them: fetched, unless the search item already holds all of it
+    (the opening message alone). One whose fetch keeps failing is parked, with no progress
+    recorded for it."""
     read = _Read()
     replies: dict[str, int] = {}
     by_id: dict[str, dict[str, Any]] = {}
     for item in items:
         conv_id = item.get("id")
-        lcra = detect.last_contact_reply(item)
+        lcra = detect.marker(item, kind.marker)
         if isinstance(conv_id, bool) or not isinstance(conv_id, str | int) or conv_id == "":
             read.unreadable[f"conversation {conv_id!r}"] = "without a usable id"
         elif lcra is not None:
             replies[str(conv_id)] = lcra
             by_id[str(conv_id)] = item
         else:
-            stats_ = item.get("statistics")
-            value = stats_.get("last_contact_reply_at") if isinstance(stats_, dict) else None
-            read.unreadable[f"conversation {conv_id!r}"] = f"last_contact_reply_at is {value!r}"
-    seen = ctx.store.progress(replies)
+            value = detect.dotted(item, kind.marker)
+            read.unreadable[f"conversation {conv_id!r}"] = f"{kind.marker} is {value!r}"
+    stored = ctx.store.progress(kind.progress_key(cid) for cid in replies)
+    seen = {
+        cid: stored[kind.progress_key(cid)] for cid in replies if kind.progress_key(cid) in stored
+    }
     wanted = [
         cid
         for cid, lcra in replies.items()
         if not (cid in seen and seen[cid][0] >= lcra and seen[cid][1] <= window.lo)
     ]
     reading = ctx.parts.reading
-    to_fetch = [cid for cid in wanted if not detect.opening_only(by_id[cid], reading)]
+    to_fetch = [
+        cid
+        for cid in wanted
+        if not (kind.opening_may_do and detect.opening_only(by_id[cid], reading))
+    ]
     fetched = dict(
         zip(to_fetch, ctx.pool.map(_attempt(ctx.client.conversation), to_fetch), strict=True)
     )
@@ -318,7 +325,7 @@ def _whole_conversations(
                 truncated[f"conversation {cid}"] = f"{missed} older parts beyond Intercom's 500"
         # Progress only where every contact message up to that reply was in the window.
         if replies[cid] <= window.hi:
-            read.progress[cid] = (replies[cid], window.lo)
+            read.progress[kind.progress_key(cid)] = (replies[cid], window.lo)
     if truncated:
         stats.truncated += len(truncated)
         log.warning(

@@ -76,15 +76,16 @@ def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parkin
         ctx.store.unpark(item.kind, item.object_id)
         return
     window = Window(item.window_lo, item.window_hi)
-    reply = detect.last_contact_reply(conversation)
-    # Progress only where every contact message up to that reply was in the window.
-    done = reply is not None and reply <= window.hi
-    progress = {item.object_id: (reply, window.lo)} if done and reply is not None else {}
-    *others, last = readers
-    for kind in others:
-        pipeline.store_objects(ctx, kind, window, [conversation], ScanStats())
-    key = (item.kind, item.object_id)
-    pipeline.store_objects(ctx, last, window, [conversation], ScanStats(), progress, unpark=key)
+    for i, kind in enumerate(readers, 1):
+        reply = detect.marker(conversation, kind.marker)
+        # Progress only where everything up to that time was in the window.
+        done = reply is not None and reply <= window.hi
+        key = kind.progress_key(item.object_id)
+        progress = {key: (reply, window.lo)} if done and reply is not None else {}
+        unpark = (item.kind, item.object_id) if i == len(readers) else None
+        pipeline.store_objects(
+            ctx, kind, window, [conversation], ScanStats(), progress, unpark=unpark
+        )
 
 
 def _read_parked_lookup(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:

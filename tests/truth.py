@@ -69,9 +69,10 @@ def expected_deliveries(
     field: str = "external_id",
     unit: str = "user_id",
     variants: frozenset[str] = frozenset(),
+    kinds: frozenset[str] = DEFAULT_KINDS,
 ) -> Deliveries:
     """What the fake Collector should record, once each: (name, achievedAt, ((unit, uid),))."""
-    goals = expected_goals(ws, lo, hi, field, variants)
+    goals = expected_goals(ws, lo, hi, field, variants, kinds)
     return Counter((name, at, ((unit, uid),)) for name, at, uid in goals.values())
 
 
