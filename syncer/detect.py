@@ -269,11 +269,18 @@ def ai_agent_resolved(conversation: Mapping[str, Any], window: Window) -> list[E
     state = _mapping(conversation.get("ai_agent")).get("resolution_state")
     if state not in AI_RESOLVED:
         return []
-    times = [
-        _seconds(part, "created_at")
-        for part in _parts(conversation)
-        if _mapping(part.get("author")).get("from_ai_agent") is True
-    ]
+    parts = _parts(conversation)
+    by_ai = [p for p in parts if _mapping(p.get("author")).get("from_ai_agent") is True]
+    if not by_ai:
+        # The spec's examples show Fin's parts as `bot` parts without `from_ai_agent`
+        # (register: R-ai-agent): under that reading its last bot part is the answer.
+        by_ai = [
+            p
+            for p in parts
+            if _mapping(p.get("author")).get("type") == "bot"
+            and _mapping(p.get("author")).get("from_ai_agent") is not False
+        ]
+    times = [_seconds(part, "created_at") for part in by_ai]
     if not times:
         raise Unreadable(
             f"conversation {conv_id!r}: resolved by the AI agent, but no part of its says when"
