@@ -222,10 +222,9 @@ def test_collector_outage_delays_delivery_but_not_polling(
         with sqlite3.connect(tmp_path / "s.db") as conn:
             return conn.execute("SELECT count(*) FROM outbox WHERE status='pending'").fetchone()[0]
 
-    assert wait_until(lambda: pending() == 1, POLL + 5)
-    assert wait_until(
-        lambda: fake_intercom.calls()["POST /tickets/search"] >= searches + 2, 2 * POLL + 5
-    )
+    # Ceilings only, for a busy machine: each wait ends as soon as its condition holds.
+    assert wait_until(lambda: pending() == 1, 60)
+    assert wait_until(lambda: fake_intercom.calls()["POST /tickets/search"] >= searches + 2, 60)
     assert fake_collector.goal_keys() == []
     fake_collector.outage = None
     assert wait_until(lambda: len(fake_collector.goal_keys()) == 1, 3 * POLL + 60)
