@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from syncer.config import SyncSettings
 from syncer.errors import ConfigError, StateError
 from syncer.store.lease import KEY, LeaseLost, PgLease, holder
-from syncer.store.store import Store
+from syncer.store.store import READ_ONLY, Store
 
 log = logging.getLogger("syncer.store")
 
@@ -261,9 +261,13 @@ def _engine(path: Path, *, writer: bool = True) -> Engine:
         # fails at once (SQLITE_BUSY_SNAPSHOT) when another thread committed in between, with
         # no busy wait; BEGIN IMMEDIATE takes the write lock first and waits its turn. Taking
         # BEGIN from pysqlite also makes DDL transactional: migrations apply whole or not.
+        # A read (`Store._read` marks it) begins deferred: WAL readers never wait, and
+        # taking the write lock to read made the scans' threads queue on SQLite's unfair
+        # busy handler until one gave up ("database is locked") on a busy machine.
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            reading = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "handle_error")
     def _translate(context: Any) -> None:

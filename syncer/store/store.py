@@ -9,6 +9,7 @@ class opens a transaction.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -29,11 +30,17 @@ class Fence(Protocol):
     def close(self) -> None: ...
 
 
+READ_ONLY = "syncer_read_only"  # an execution option: this connection only reads (see db.py)
+
+
 class Store:
     def __init__(self, engine: Engine, where: str, fence: Fence | None = None) -> None:
         self.engine = engine
         self.where = where  # what `status` calls it: a file, or a server and database
         self.fence = fence
+        # SQLite has one writer at a time: this process's threads take turns here, in
+        # order, rather than in SQLite's busy handler, which favours none and gives up.
+        self._turn = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -53,14 +60,14 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with self._turn or contextlib.nullcontext(), self.engine.begin() as conn:
             if self.fence is not None:
                 self.fence.check(conn)
             yield conn
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
 
     # -- cursors -----------------------------------------------------------------------------
