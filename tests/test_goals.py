@@ -290,3 +290,56 @@ def test_the_older_goals_tables_and_rules_together_are_refused_showing_the_new_f
         "syncer: goals.user_messaged: with [[goal]] rules, write every goal as one: "
         '[[goal]] kind = "user_messaged"'
     ), result.err
+
+
+def test_segments_cost_one_call_per_contact_and_a_contact_beyond_ten_tags_is_read_whole(
+    intercom: FakeIntercom,
+    fake_collector: FakeCollector,
+    write_config: Callable[..., Path],
+    cli: Callable,
+    tmp_path: Path,
+    now: int,
+    secrets: None,
+) -> None:
+    """Two goals on segments, three conversations each from two contacts: one segments
+    lookup per contact (cached for contact_ttl). A contact with 12 tags (the object lists
+    10) is matched on the twelfth, read from its own tag list."""
+    ws = intercom.workspace
+    trial = ws.add_segment("Trial users")
+    ws.add_segment("Paid")
+    tags = [ws.add_tag(f"tag {i}") for i in range(12)]
+    first = ws.add_contact(external_id="first")
+    second = ws.add_contact(external_id="second")
+    ws.put_in_segment(first, trial)
+    for tag in tags:
+        ws.tag_contact(second, tag)
+    for i in range(3):
+        ws.start_conversation(first, now - 9_000 + i)
+        ws.start_conversation(second, now - 8_000 + i)
+    rules = """
+[[goal]]
+kind = "conversation_started"
+name = "trial"
+where.contact.segments = "Trial users"
+
+[[goal]]
+kind = "conversation_started"
+name = "not_paid"
+where.contact.segments = { ne = "Paid" }
+
+[[goal]]
+kind = "conversation_started"
+name = "twelfth_tag"
+where.contact.tags = "tag 11"
+"""
+    config = write_config(
+        config_text(intercom.url, tmp_path / "s.db", collector_url=fake_collector.url, extra=rules)
+    )
+    result = cli("--config", str(config), "sync", "--since", SINCE)
+    assert result.code == 0, result.err
+    names = Counter(name for name, _, _ in fake_collector.goal_keys())
+    assert names == {"trial": 3, "not_paid": 6, "twelfth_tag": 3}
+    calls = intercom.calls()
+    assert calls["GET /contacts/{id}/segments"] == 2
+    assert calls["GET /contacts/{id}/tags"] == 1  # only the contact whose list has more
+    assert calls["GET /tags"] == 1
