@@ -446,6 +446,8 @@ def _lookups(ctx: Context, pairs: Sequence[tuple[Event, GoalSettings]], fresh: b
         cid = str(event.contact.get("id"))
         contact = found.contacts.get(cid)
         reads = {condition.needs for condition in goal.where}
+        if "segments" in reads and event.contact.get("id") is not None:
+            lists["segments"].add(cid)  # the contact object does not show them
         if contact is None:
             continue
         if "companies" in reads and _has_more(contact, "companies"):
@@ -454,8 +456,6 @@ def _lookups(ctx: Context, pairs: Sequence[tuple[Event, GoalSettings]], fresh: b
             company_ids.update(units.company_ids(contact))
         if "companies" in needed[goal.name] and (first := units.company_id(contact)):
             company_ids.add(first)
-        if "segments" in reads:
-            lists["segments"].add(cid)
         if any(c.field == "contact.tags" for c in goal.where) and _has_more(contact, "tags"):
             lists["contact_tags"].add(cid)
     found.companies, failed = _cached_lookup(ctx, "company", company_ids, ctx.client.company, fresh)

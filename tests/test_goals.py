@@ -326,11 +326,6 @@ where.contact.segments = "Trial users"
 kind = "conversation_started"
 name = "not_paid"
 where.contact.segments = { ne = "Paid" }
-
-[[goal]]
-kind = "conversation_started"
-name = "twelfth_tag"
-where.contact.tags = "tag 11"
 """
     config = write_config(
         config_text(intercom.url, tmp_path / "s.db", collector_url=fake_collector.url, extra=rules)
@@ -338,8 +333,19 @@ where.contact.tags = "tag 11"
     result = cli("--config", str(config), "sync", "--since", SINCE)
     assert result.code == 0, result.err
     names = Counter(name for name, _, _ in fake_collector.goal_keys())
-    assert names == {"trial": 3, "not_paid": 6, "twelfth_tag": 3}
+    assert names == {"trial": 3, "not_paid": 6}
     calls = intercom.calls()
     assert calls["GET /contacts/{id}/segments"] == 2
+    assert calls["GET /contacts/{id}"] == 0  # segments need no contact lookup
+    tagged = '[[goal]]\nkind = "conversation_started"\nname = "twelfth_tag"\n'
+    tagged += 'where.contact.tags = "tag 11"\n'
+    config = write_config(
+        config_text(intercom.url, tmp_path / "t.db", collector_url=fake_collector.url, extra=tagged)
+    )
+    result = cli("--config", str(config), "sync", "--since", SINCE)
+    assert result.code == 0, result.err
+    names = Counter(name for name, _, _ in fake_collector.goal_keys())
+    assert names == {"trial": 3, "not_paid": 6, "twelfth_tag": 3}
+    calls = intercom.calls()
     assert calls["GET /contacts/{id}/tags"] == 1  # only the contact whose list has more
     assert calls["GET /tags"] == 1
