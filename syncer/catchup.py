@@ -59,13 +59,15 @@ def _scan_one(
         return stats  # stopped by a signal: the catch-up cursor keeps our place
     pipeline.finish_catchup(ctx, kind, plan, hand_over=hand_over)
     log.info(
-        "%s: %d pages, %d items, %d conversations fetched, %d new events (%d unattributed)",
+        "%s: %d pages, %d items, %d conversations fetched, %d new goal events (%d "
+        "unattributed, %d filtered)",
         kind.name,
         stats.pages,
         stats.items,
         stats.fetched,
         stats.new,
         stats.unattributed,
+        stats.filtered,
     )
     return stats
 

@@ -349,3 +349,37 @@ where.contact.segments = { ne = "Paid" }
     calls = intercom.calls()
     assert calls["GET /contacts/{id}/tags"] == 1  # only the contact whose list has more
     assert calls["GET /tags"] == 1
+
+
+def test_dry_run_shows_each_events_goals_and_counts_the_filtered(
+    intercom: FakeIntercom,
+    write_config: Callable[..., Path],
+    cli: Callable,
+    tmp_path: Path,
+    now: int,
+    secrets: None,
+) -> None:
+    """One line per goal event, carrying its event's key, so an event's goals group; the
+    summary counts what each goal's filter rejected, with the reason."""
+    ws = intercom.workspace
+    ws.add_tag("Billing")
+    vip = ws.add_contact(external_id="vip", custom={"tier": "vip"})
+    plain = ws.add_contact(external_id="plain", custom={"tier": "basic"})
+    vip_conv = ws.start_conversation(vip, now - 5_000)
+    ws.start_conversation(plain, now - 4_000)
+    rules = RULES.split('[[goal]]\nkind = "conversation_rated"')[0]
+    config = write_config(config_text(intercom.url, tmp_path / "s.db", extra=rules))
+    result = cli("--config", str(config), "sync", "--since", SINCE, "--dry-run")
+    assert result.code == 0, result.err
+    by_event: dict[str, set[str]] = {}
+    for line in result.out.splitlines():
+        goal = json.loads(line)
+        by_event.setdefault(goal["event"], set()).add(goal["name"])
+    assert by_event[f"conversation:{vip_conv}:started"] == {"all_started", "vip_started"}
+    assert len(by_event) == 2
+    assert "5 filtered" in result.err  # 2 events x 4 goals, 3 admitted
+    assert (
+        "filtered: 1 x vip_started: where contact.custom_attributes.tier = 'vip' "
+        "(found 'basic')" in result.err
+    )
+    assert not (tmp_path / "s.db").exists()
