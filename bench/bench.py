@@ -2,6 +2,7 @@
 
     python bench/bench.py                       # 10,000 conversations
     python bench/bench.py --conversations 100000
+    python bench/bench.py filters               # the same catch-up with `where` filters
 
 Serves a generated workspace from the fake Intercom on 127.0.0.1 with a per-call latency
 (150 ms by default, like a real API across the internet) and Intercom's real rate budget
@@ -11,6 +12,13 @@ window and GET every conversation it returns. Then it keeps the workspace busy f
 rounds of new support activity (the generator's own mix, stamped "now"), each read by one
 `syncer run --once` (the daemon's cycle) and by one naive poll. Prints a table of figures;
 every comparison is a ratio measured in the same run.
+
+`filters` runs the catch-up four times on one workspace, decorated with tags, a contact
+attribute and a segment: the default goals alone; with two goals filtering on a conversation
+tag and on a contact custom attribute; with one filtering on a segment; with the segment
+goal and the attribute goal together. It prints the calls by route of each, the lookups the
+filters added against the distinct contacts they needed, the filtered goals delivered
+against the workspace's own record, and wall time / floor.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,14 +78,22 @@ def peak_rss_mb(pid: int, stop: threading.Event, out: list[float]) -> None:
 
 
 def write_config(
-    intercom: FakeIntercom, collector: FakeCollector, folder: Path, concurrency: int
+    intercom: FakeIntercom,
+    collector: FakeCollector,
+    folder: Path,
+    concurrency: int,
+    *,
+    name: str = "bench",
+    goals: str = "",
 ) -> Path:
-    config = folder / "bench.toml"
+    """The config of one run, its database `name`.db; `goals` ([[goal]] tables) or the
+    default goals."""
+    config = folder / f"{name}.toml"
     config.write_text(
         f'[intercom]\nbase_url = "{intercom.url}"\nconcurrency = {concurrency}\n'
         f'[absmartly]\nendpoint = "{collector.url}"\napplication = "www"\n'
         f'environment = "production"\n[[units]]\ntype = "user_id"\nfrom = "external_id"\n'
-        f'[sync]\ndatabase = "sqlite:///{folder / "bench.db"}"\nsettle = 0\n'
+        f'[sync]\ndatabase = "sqlite:///{folder / f"{name}.db"}"\nsettle = 0\n{goals}'
     )
     return config
 
@@ -219,8 +236,196 @@ def delivery_speed(goals: int, folder: Path) -> float:
     return goals / elapsed
 
 
+# -- filters ---------------------------------------------------------------------------------
+
+# The default config's goals, as [[goal]] rules (with rules, only the goals listed run).
+DEFAULT_RULES = "".join(
+    f'[[goal]]\nkind = "{kind}"\nname = "intercom_{kind}"\n'
+    for kind in ("conversation_started", "conversation_rated", "user_messaged", "ticket_created")
+)
+TAG_RULE = (
+    '[[goal]]\nkind = "conversation_started"\nname = "billing_started"\n'
+    'where.conversation.tags = "Billing"\n'
+)
+ATTRIBUTE_RULE = (
+    '[[goal]]\nkind = "conversation_started"\nname = "vip_started"\n'
+    'where.contact.custom_attributes.tier = "vip"\n'
+)
+SEGMENT_RULE = (
+    '[[goal]]\nkind = "conversation_started"\nname = "trial_started"\n'
+    'where.contact.segments = "Trial"\n'
+)
+
+
+@dataclass
+class Decoration:
+    billing: set[str]  # conversations tagged Billing
+    vip: set[str]  # contacts whose custom attribute tier is "vip"
+    trial: set[str]  # contacts in the segment Trial
+
+
+def decorate(ws: Workspace, rng: random.Random) -> Decoration:
+    """Tags, a contact attribute and a segment on a generated workspace, leaving everything
+    the default goals read as it was: a fifth of the conversations tagged Billing and a tenth
+    Bug (at their opening, `updated_at` unmoved), a tenth of the contacts `tier = "vip"` and
+    some "standard", three in ten in the segment Trial."""
+    billing_tag, bug_tag = ws.add_tag("Billing"), ws.add_tag("Bug")
+    decoration = Decoration(set(), set(), set())
+    for conv_id, conv in ws.conversations.items():
+        draw = rng.random()
+        if draw < 0.3:
+            tag = billing_tag if draw < 0.2 else bug_tag
+            ws.tag_conversation(conv_id, tag, conv["created_at"], moves_updated_at=False)
+            if tag == billing_tag:
+                decoration.billing.add(conv_id)
+    segment = ws.add_segment("Trial")
+    for contact_id, contact in ws.contacts.items():
+        draw = rng.random()
+        if draw < 0.5:
+            contact["custom_attributes"]["tier"] = "vip" if draw < 0.1 else "standard"
+            if draw < 0.1:
+                decoration.vip.add(contact_id)
+        if rng.random() < 0.3:
+            ws.put_in_segment(contact_id, segment)
+            decoration.trial.add(contact_id)
+    return decoration
+
+
+def started_events(ws: Workspace, since: int, until: int) -> list[tuple[str, str]]:
+    """(conversation id, contact id) of every conversation the default conversation_started
+    goal counts in [since, until], from the workspace's own record."""
+    return [
+        (event.key.split(":")[1], event.contact_id)
+        for event in ws.truth
+        if event.kind == "conversation_started"
+        and event.variant == ""
+        and since <= event.at <= until
+    ]
+
+
+def looked_up(intercom: FakeIntercom) -> dict[str, list[str]]:
+    """The ids each contact route of the last run asked for, repeats kept."""
+    ids: dict[str, list[str]] = {}
+    for request in intercom.requests:
+        parts = request.path.split("?")[0].strip("/").split("/")
+        if request.method == "GET" and parts[0] == "contacts" and len(parts) in (2, 3):
+            route = "/".join(["GET /contacts/{id}", *parts[2:]])
+            ids.setdefault(route, []).append(parts[1])
+    return ids
+
+
+def run_filters(args: argparse.Namespace, concurrency: int) -> None:
+    now = int(time.time())
+    since = now - 366 * 86_400
+    ws = generate(seed=42, conversations=args.conversations, start=since + 3600, end=now - 3600)
+    marks = decorate(ws, random.Random(11))
+    started = started_events(ws, since, now)
+    contacts = {contact for _, contact in started}
+    attributable = [
+        (conv, contact) for conv, contact in started if ws.contacts[contact]["external_id"]
+    ]
+    expected = {
+        "billing_started": sum(conv in marks.billing for conv, _ in attributable),
+        "vip_started": sum(contact in marks.vip for _, contact in attributable),
+        "trial_started": sum(contact in marks.trial for _, contact in attributable),
+    }
+    variants = {
+        "plain": "",
+        "filters": DEFAULT_RULES + TAG_RULE + ATTRIBUTE_RULE,
+        "segments": DEFAULT_RULES + SEGMENT_RULE,
+        # the segment goal beside one that has the contact fetched
+        "seg+attr": DEFAULT_RULES + ATTRIBUTE_RULE + SEGMENT_RULE,
+    }
+    runs: dict[str, Run] = {}
+    delivered: dict[str, Counter[str]] = {}
+    lookups: dict[str, dict[str, list[str]]] = {}
+    day = time.strftime("%Y-%m-%d", time.gmtime(since))
+    with (
+        tempfile.TemporaryDirectory(prefix="syncer-bench-") as tmp,
+        FakeIntercom(
+            ws, token=TOKEN, budget=args.budget, window=args.window, latency=args.latency
+        ) as intercom,
+    ):
+        for name, goals in variants.items():
+            with FakeCollector(api_key=KEY) as collector:
+                config = write_config(
+                    intercom, collector, Path(tmp), concurrency, name=name, goals=goals
+                )
+                runs[name] = run_syncer(intercom, collector, config, "sync", "--since", day)
+                delivered[name] = Counter(key[0] for key in collector.goal_keys())
+                lookups[name] = looked_up(intercom)
+            # the next run starts in a fresh rate window, as the first did
+            time.sleep(args.window)
+
+    print(
+        f"\n{args.conversations} conversations, latency {args.latency * 1000:.0f} ms, "
+        f"budget {args.budget}/{args.window}s, concurrency {concurrency}; "
+        f"{len(started)} conversation_started events of {len(contacts)} distinct contacts\n"
+    )
+    names = list(variants)
+    per_second = args.budget / args.window
+    routes = sorted(set().union(*(run.calls for run in runs.values())))
+    rows: list[tuple[str, ...]] = [
+        (f"calls {route}", *(f"{runs[n].calls[route]}" for n in names)) for route in routes
+    ]
+    rows.append(("calls, all", *(f"{sum(runs[n].calls.values())}" for n in names)))
+    plain = runs["plain"].calls
+    rows.append(
+        (
+            "calls above plain",
+            "-",
+            *(f"{sum(runs[n].calls.values()) - sum(plain.values())}" for n in names[1:]),
+        )
+    )
+    for goal, want in expected.items():
+        got = [f"{delivered[n][goal]}" if goal in variants[n] else "-" for n in names]
+        rows.append((f"goals {goal} delivered (expected {want})", *got))
+    rows.append(("goals delivered, all", *(f"{runs[n].goals}" for n in names)))
+    floors = {n: sum(run.calls.values()) / per_second for n, run in runs.items()}
+    rows += [
+        ("wall time, s", *(f"{runs[n].wall:.1f}" for n in names)),
+        ("rate-limit floor (calls / budget), s", *(f"{floors[n]:.1f}" for n in names)),
+        ("wall time / floor", *(f"{runs[n].wall / floors[n]:.2f}" for n in names)),
+        ("429s answered", *(f"{runs[n].rate_limited}" for n in names)),
+        ("peak RSS of the syncer, MB", *(f"{runs[n].peak_rss_mb or 0:.0f}" for n in names)),
+    ]
+    print_table("catch-up (sync --since a year ago), by goals", rows, names)
+
+    extra: list[tuple[str, ...]] = []
+    for name in names[1:]:
+        tags = runs[name].calls["GET /tags"] - plain["GET /tags"]
+        extra.append((f"{name}: GET /tags above plain", f"{tags}", "-", "-", "-"))
+        for route, ids in sorted(lookups[name].items()):
+            calls = len(ids) - len(lookups["plain"].get(route, []))
+            distinct = set(ids)
+            repeats = len(ids) - len(distinct)
+            outside = len(distinct - contacts)
+            extra.append(
+                (
+                    f"{name}: {route} above plain",
+                    f"{calls}",
+                    f"{len(distinct)}",
+                    f"{repeats}",
+                    f"{outside}",
+                )
+            )
+    headers = ("calls", "distinct ids", "repeats", "not started")
+    title = (
+        f"lookups the filters added; {len(contacts)} distinct contacts started a conversation "
+        f'("not started": ids of none of them)'
+    )
+    print_table(title, extra, headers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        choices=("catch-up", "filters"),
+        default="catch-up",
+        help="catch-up (and ongoing) against the naive strategy; or the catch-up with filters",
+    )
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--latency", type=float, default=0.150, help="seconds per call")
     parser.add_argument("--budget", type=int, default=1667, help="calls per window")
@@ -243,6 +448,9 @@ def main() -> None:
     args = parser.parse_args()
     concurrency = args.concurrency or IntercomSettings("X", "http://x").concurrency
     size = args.round_size or max(10, args.conversations // 100)
+    if args.mode == "filters":
+        run_filters(args, concurrency)
+        return
 
     now = int(time.time())
     since = now - 366 * 86_400
@@ -341,11 +549,15 @@ def call_rows(ours: Run, naive: Run | None) -> list[tuple[str, str, str]]:
     return [*rows, ("calls, all", f"{sum(ours.calls.values())}", total_naive)]
 
 
-def print_table(title: str, rows: list[tuple[str, str, str]]) -> None:
+def print_table(
+    title: str,
+    rows: Sequence[tuple[str, ...]],
+    headers: Sequence[str] = ("syncer", "naive"),
+) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"{title}\n{'':<{width}}  {'syncer':>10}  {'naive':>12}")
-    for name, mine, theirs in rows:
-        print(f"{name:<{width}}  {mine:>10}  {theirs:>12}")
+    print(f"{title}\n{'':<{width}}" + "".join(f"  {h:>12}" for h in headers))
+    for name, *figures in rows:
+        print(f"{name:<{width}}" + "".join(f"  {f:>12}" for f in figures))
     print()
 
 
