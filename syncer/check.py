@@ -55,17 +55,15 @@ def run_checks(config: Config) -> Iterator[Finding]:
 def _tag_names(config: Config) -> None:
     """A tag a goal's `where` names must exist in the workspace: ConfigError (exit 2) with
     the tags there are, else the filter could never match and nothing would say so."""
-    goals = [(g.name, g.where) for g in config.enabled_goals()]
-    if not any(filters.tag_names(where) for _, where in goals):
-        return
-    try:
-        with IntercomClient(config.intercom, attempts=2) as client:
-            tags = [str(t.get("name")) for t in client.tags() if t.get("name")]
-    except SyncerError as exc:
-        raise ConfigError(f"goals: cannot check their tags: {exc}") from None
-    problem = filters.unknown_tag(goals, tags)
-    if problem is not None:
-        raise ConfigError(problem)
+
+    def listing() -> list[str]:
+        try:
+            with IntercomClient(config.intercom, attempts=2) as client:
+                return [str(t.get("name")) for t in client.tags() if t.get("name")]
+        except SyncerError as exc:
+            raise ConfigError(f"goals: cannot check their tags: {exc}") from None
+
+    filters.check_tags([(g.name, g.where) for g in config.enabled_goals()], listing)
 
 
 def _metrics(listen: str) -> Finding:

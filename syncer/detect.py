@@ -360,11 +360,6 @@ def missing_parts(conversation: Mapping[str, Any], reading: str | None = None) -
     return max(0, total - (1 if reading == WITH_OPENING else 0) - len(returned))
 
 
-def last_contact_reply(conversation: Mapping[str, Any]) -> int | None:
-    """`statistics.last_contact_reply_at`, if it is a usable time."""
-    return marker(conversation, "statistics.last_contact_reply_at")
-
-
 def marker(conversation: Mapping[str, Any], name: str) -> int | None:
     """A time field by its dotted name (`statistics.last_close_at`), if it is usable."""
     value = dotted(conversation, name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -508,6 +508,19 @@ def tag_names(conditions: Iterable[Condition]) -> set[str]:
             values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
             names.update(str(v) for v in values)
     return names
+
+
+def check_tags(
+    goals: Sequence[tuple[str, Sequence[Condition]]], listing: Callable[[], Iterable[str]]
+) -> None:
+    """ConfigError (exit 2) when a goal's `where` names a tag the workspace lacks: its
+    filter could never match, and nothing would say so. `listing` (the workspace's tag
+    names) is called only when some goal names a tag."""
+    if not any(tag_names(where) for _, where in goals):
+        return
+    problem = unknown_tag(goals, listing())
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def unknown_tag(

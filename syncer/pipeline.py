@@ -21,7 +21,6 @@ from syncer import detect, filters, units
 from syncer.config import Config, GoalSettings
 from syncer.detect import Event, Window
 from syncer.errors import (
-    ConfigError,
     IntercomObjectError,
     IntercomUnavailable,
     PermanentError,
@@ -516,11 +515,7 @@ def check_tag_names(ctx: Context) -> None:
     """Refuse to start (ConfigError, exit 2) when a goal names a tag the workspace lacks:
     its filter could never match, and nothing would say so."""
     goals = [(g.name, g.where) for g in ctx.config.enabled_goals()]
-    if not any(filters.tag_names(where) for _, where in goals):
-        return
-    problem = filters.unknown_tag(goals, workspace_tags(ctx, fresh=True))
-    if problem is not None:
-        raise ConfigError(problem)
+    filters.check_tags(goals, lambda: workspace_tags(ctx, fresh=True))
 
 
 def _goal_event(ctx: Context, event: Event, goal: GoalSettings, found: _Lookups) -> Goal:
