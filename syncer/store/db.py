@@ -90,7 +90,9 @@ def open_database(
     try:
         if not writer and not path.exists():
             raise StateError(f"{path}: no database yet (run `syncer sync` or `syncer run` first)")
-        if writer:
+        if writer and not path.exists():
+            _create(path)
+        elif writer:
             _private(path)
         engine = _engine(path, writer=writer)
         if writer:
@@ -196,14 +198,50 @@ def _private(path: Path) -> None:
     """The database holds personal data: its file is 0600 whatever the umask (SQLite gives
     its -wal and -shm files the database's own mode). One others can already read is named."""
     try:
-        if path.exists():
-            if path.stat().st_mode & 0o077:
-                log.warning(
-                    "%s can be read by other users and holds personal data; chmod 600 it", path
-                )
-            return
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        path.chmod(0o600)
+        if path.stat().st_mode & 0o077:
+            log.warning("%s can be read by other users and holds personal data; chmod 600 it", path)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot open the database ({exc.strerror})") from None
+
+
+def _create(path: Path) -> None:
+    """A new database appears whole or not at all: it is made and migrated under a
+    temporary name beside it, then renamed into place. A kill during the first start leaves
+    no file at `path` (an empty one would be refused as not the syncer's, see
+    `refuse_unusable`), only a temporary file the next start replaces. Called under the lock."""
+    new = path.with_name(path.name + ".new")
+    try:
+        for stale in (new, *(new.with_name(new.name + tail) for tail in ("-wal", "-shm"))):
+            stale.unlink(missing_ok=True)
+        os.close(os.open(new, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        new.chmod(0o600)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot create the database ({exc.strerror})") from None
+    engine = _engine(new)
+    try:
+        migrate(engine, path)
+        _incremental_vacuum(engine)
+    finally:
+        # The last connection to close checkpoints the WAL into the file and removes it:
+        # the -wal is named for the temporary file, so nothing may stay in it.
+        engine.dispose()
+    wal = new.with_name(new.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise StateError(f"{path}: cannot create the database (its log was not written back)")
+    try:
+        for tail in ("-wal", "-shm"):
+            new.with_name(new.name + tail).unlink(missing_ok=True)
+        fd = os.open(new, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        new.rename(path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself survives a power cut
+        finally:
+            os.close(folder)
     except OSError as exc:
         raise StateError(f"{path}: cannot create the database ({exc.strerror})") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,39 @@ def test_reader_works_beside_a_writer(tmp_path: Path) -> None:
         reader.close()
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("at", ["migrate", "_incremental_vacuum"])
+def test_a_kill_while_the_database_is_made_leaves_no_file_the_next_start_refuses(
+    tmp_path: Path, at: str
+) -> None:
+    """The first start made the file before its schema: a SIGKILL between left an empty
+    file that every later start refused as not the syncer's. Now the database appears whole
+    or not at all, and the next start replaces what a killed one left."""
+    path = tmp_path / "s.db"
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal; from syncer.store import db\n"
+            f"db.{at} = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"db.open_database({f'sqlite:///{path}'!r})",
+        ],
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert not path.exists()
+    assert (tmp_path / "s.db.new").exists()  # what the kill left, under another name
+    store = open_database(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            assert conn.execute(text("PRAGMA auto_vacuum")).scalar() == 2
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        store.close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("s.db.new")) == []
 
 
 def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
