@@ -188,11 +188,15 @@ def due(conn: Connection, limit: int) -> list[Goal]:
 
 
 def mark_sent(conn: Connection, ids: Iterable[int]) -> None:
+    """The Collector took these goals: they are sent whatever an operator's command beside
+    the daemon made of them meanwhile (`outbox resolve --refilter` marking one filtered,
+    `forget` one dead). Left as it was, the row would say "not sent", and a later refilter
+    that admits it again would send it a second time."""
     wanted = list(ids)
     if wanted:
         conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(wanted), outbox.c.status == PENDING)
+            .where(outbox.c.id.in_(wanted), outbox.c.status != SENT)
             .values(status=SENT, sent_at=time.time(), last_error=None)
         )
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from syncer.absmartly.payload import build_requests
 from syncer.absmartly.publisher import Publisher, deliver, judge
 from syncer.errors import CollectorAuthError
 from syncer.store import outbox
+from syncer.store.db import open_database
 from syncer.store.outbox import Goal
 from syncer.store.store import Store as Database
 from syncer.testing.fake_collector import FakeCollector
@@ -37,6 +39,37 @@ def test_everything_due_is_sent_once(
     assert statuses(db)["sent"] == 30
     assert publisher.drain().sent == 0
     assert len(fake_collector.goal_keys()) == 30
+
+
+def test_a_refilter_while_a_batch_is_in_flight_neither_hides_nor_doubles_it(
+    db: Database, fake_collector: FakeCollector, publisher: Publisher, tmp_path: Path
+) -> None:
+    """`outbox resolve --refilter` is an operator's command beside the daemon: it may mark a
+    pending goal filtered while the Collector is taking it. What the Collector took is sent;
+    a refilter that admits it again finds nothing to send."""
+    fill(db, 6)
+    operator = open_database(f"sqlite:///{tmp_path / 's.db'}", lock=False)
+
+    def refilter(filtered: bool) -> None:
+        goals = operator.unattributed(0, 100, statuses=outbox.OPEN)
+        changed = (replace(g, filtered=filtered, reason="x" if filtered else None) for g in goals)
+        operator.reresolve(changed, outbox.OPEN)
+
+    def accept_after_a_refilter(goal: dict) -> str | None:
+        if not fake_collector.bodies:  # during the first body, before it is answered
+            refilter(True)
+        return None
+
+    fake_collector.reject = accept_after_a_refilter
+    try:
+        assert publisher.drain().sent == 6
+        assert statuses(db)["sent"] == 6 and statuses(db)["filtered"] == 0
+        refilter(False)  # the filter changed back
+        assert statuses(db)["pending"] == 0
+        assert publisher.drain().sent == 0
+    finally:
+        operator.close()
+    assert len(fake_collector.goal_keys()) == 6
 
 
 def test_batches_hold_at_most_batch_size_requests(
