@@ -323,7 +323,8 @@ def _take_lease(
 
 def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
     """The assumptions register's probes, once at start: a warning (and a metric) for each
-    contradiction; the reading of `count_conversation_parts` they show is used at once."""
+    contradiction; the reading of `count_conversation_parts` they show, and the search
+    fields they find unreliable, are used at once."""
     probed = probe.run(
         ctx.client, int(time.time()), ctx.config.sync.reconcile_window, stop=ctx.stop
     )
@@ -339,6 +340,12 @@ def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
             log.info("probe %s %s: %s", finding.entry, finding.verdict, finding.evidence)
     if probed.parts_reading is not None:
         ctx.parts = PartsReading(probed.parts_reading)
+    if probed.unsearched:
+        ctx.unsearched = probed.unsearched
+        log.warning(
+            "searching without %s: filters on them are checked on each item instead",
+            ", ".join(sorted(probed.unsearched)),
+        )
 
 
 def run(config: Config, *, once: bool = False) -> int:

@@ -6,6 +6,7 @@ field than those a contact opened); each scan has its own cursor, named by `Kind
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,10 +149,12 @@ SCANS: Mapping[str, Callable[[Sequence[GoalSettings]], list[Kind]]] = {
 }
 
 
-def kinds_for(config: Config) -> list[Kind]:
-    """Every scan the enabled goals need, in the order of the kinds registry."""
+def kinds_for(config: Config, unsearched: frozenset[str] = frozenset()) -> list[Kind]:
+    """Every scan the enabled goals need, in the order of the kinds registry. Filters on
+    the `unsearched` fields (those the start-up probes found not matching as documented)
+    are checked on each search item instead of sent with the search."""
     return [
-        kind
+        dataclasses.replace(kind, spec=kind.spec.unsearched(unsearched)) if unsearched else kind
         for goal_kind, scans in SCANS.items()
         if (goals := config.goals_of(goal_kind))
         for kind in scans(goals)

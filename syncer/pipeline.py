@@ -49,6 +49,8 @@ class Context:
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
     parts: PartsReading = field(default_factory=PartsReading)
+    # Search fields the start-up probes found not matching as documented (kinds_for).
+    unsearched: frozenset[str] = frozenset()
     on_new: Callable[[list[Goal]], None] | None = None
     # Called after every committed page and checkpoint: progress bars, the systemd watchdog.
     on_progress: Callable[[str, ScanStats, int | None], None] | None = None
@@ -158,7 +160,7 @@ def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, 
     that fails reports its error in its stats and the others go on; only a permanent error
     (a refused credential, an unusable database) is raised, once every scan has stopped.
     """
-    kinds = kinds_for(ctx.config)
+    kinds = kinds_for(ctx.config, ctx.unsearched)
     with ThreadPoolExecutor(max(1, len(kinds)), thread_name_prefix="scan") as scans:
         futures = {kind.name: scans.submit(_isolated, ctx, kind, scan_one) for kind in kinds}
     return {name: future.result() for name, future in futures.items()}

@@ -4,7 +4,8 @@ user's own workspace.
 Each probe checks one entry of the assumptions register (docs/intercom-assumptions.md) with a
 few searches and GETs, and says confirmed, contradicted, or not testable here (the workspace
 has no such objects), with its evidence. Nothing is written. The daemon runs them once at
-start; where the syncer can adapt (how `count_conversation_parts` counts), it does.
+start; where the syncer can adapt (how `count_conversation_parts` counts, a search field
+that does not match as documented), it does.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class Probed:
     def contradicted(self) -> list[Finding]:
         return [f for f in self.findings if f.verdict == CONTRADICTED]
 
+    @property
+    def unsearched(self) -> frozenset[str]:
+        """The search fields a contradicted probe found not matching as documented: the
+        daemon checks filters on them on each item instead (kinds_for)."""
+        return frozenset(
+            name for f in self.contradicted for name in SEARCHED_FIELDS.get(f.entry, ())
+        )
+
 
 def run(
     client: IntercomClient,
@@ -70,6 +79,8 @@ def run(
         ("R-rating-times", "replied_at is updated_at", lambda: _ratings(client, now)),
         ("R-count-parts", "count_conversation_parts", lambda: _parts(client, now, reading)),
         ("R-search-lag", "search index lag", lambda: _lag(client, now, reconcile_window)),
+        ("R-filter-pushdown", "source fields a where pushes", lambda: _pushdown(client, now)),
+        ("R-ai-agent", "ai_agent_participated = true", lambda: _ai_agent(client, now)),
         ("R-merged-contacts", "merged contact answers 404", _merged),
     ]
     findings = []
@@ -160,6 +171,25 @@ def _author_type(conversation: Mapping[str, Any]) -> object:
     return author.get("type") if isinstance(author, Mapping) else None
 
 
+def _missed(
+    client: IntercomClient,
+    resource: str,
+    field: str,
+    items: list[dict[str, Any]],
+    terms: Callable[[Mapping[str, Any]], list[dict[str, Any]]],
+) -> list[str]:
+    """The ids of those items that a search a second either side of their `field`, with
+    the item's own `terms`, does not find: a condition that does not match there as
+    documented."""
+    missed = []
+    for item in items:
+        at = _number(item.get(field)) or 0
+        window = _window(field, at - 1, at + 1, *terms(item))
+        if str(item.get("id")) not in _ids(client, resource, window):
+            missed.append(str(item.get("id")))
+    return missed
+
+
 def _categories(client: IntercomClient, now: int) -> Verdict:
     """Customer tickets an unfiltered search shows are found by the term `request`."""
     customer = [
@@ -167,14 +197,8 @@ def _categories(client: IntercomClient, now: int) -> Verdict:
     ][:SAMPLES]
     if not customer:
         return (UNTESTABLE, "no Customer ticket in the last 30 days")
-    missed = []
-    for ticket in customer:
-        at = _number(ticket.get("created_at")) or 0
-        term = {"field": "category", "operator": "=", "value": "request"}
-        if str(ticket.get("id")) not in _ids(
-            client, "tickets", _window("created_at", at - 1, at + 1, term)
-        ):
-            missed.append(str(ticket.get("id")))
+    term = {"field": "category", "operator": "=", "value": "request"}
+    missed = _missed(client, "tickets", "created_at", customer, lambda _: [term])
     if missed:
         return (
             CONTRADICTED,
@@ -185,6 +209,71 @@ def _categories(client: IntercomClient, now: int) -> Verdict:
         CONFIRMED,
         f"category = request finds {len(customer)} of {len(customer)} Customer tickets",
     )
+
+
+PUSHED = ("source.type", "source.delivered_as")  # what filters.pushdown may search
+# The search fields each probe tests (both of PUSHED at once: a miss cannot say which).
+SEARCHED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "R-filter-pushdown": PUSHED,
+    "R-ai-agent": ("ai_agent_participated",),
+}
+
+
+def _source(item: Mapping[str, Any], field: str) -> object:
+    return (item.get("source") or {}).get(field.removeprefix("source."))
+
+
+def _pushdown(client: IntercomClient, now: int) -> Verdict:
+    """Conversations an unfiltered search shows are found by `=` on the values of their
+    opening message that a goal's `where` may push into the search."""
+    kinds: dict[tuple[object, ...], dict[str, Any]] = {}
+    for item in _recent(client, "conversations", "created_at", now):
+        values = tuple(_source(item, f) for f in PUSHED)
+        if all(isinstance(v, str) for v in values):
+            kinds.setdefault(values, item)
+    sample = list(kinds.values())[:SAMPLES]
+    if not sample:
+        return (UNTESTABLE, "no conversation with a source type in the last 30 days")
+
+    def terms(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{"field": f, "operator": "=", "value": _source(item, f)} for f in PUSHED]
+
+    missed = _missed(client, "conversations", "created_at", sample, terms)
+    shown = ", ".join(sorted(f"{t}/{d}" for t, d in kinds))
+    if missed:
+        return (
+            CONTRADICTED,
+            f"{' and '.join(PUSHED)} do not find conversations {', '.join(missed)}: "
+            "searches with them would miss goals, so `run` checks them on each search item "
+            "instead (more pages read)",
+        )
+    return (CONFIRMED, f"{len(sample)} of {len(sample)} found by their values ({shown})")
+
+
+def _ai_agent(client: IntercomClient, now: int) -> Verdict:
+    """Conversations an unfiltered search shows with `ai_agent_participated` true are found
+    by `ai_agent_participated = true`, as the scan of `ai_agent_resolved` searches."""
+    helped = [
+        c
+        for c in _recent(client, "conversations", "updated_at", now)
+        if c.get("ai_agent_participated") is True and _number(c.get("updated_at"))
+    ][:SAMPLES]
+    if not helped:
+        return (
+            UNTESTABLE,
+            "no conversation the AI agent took part in over the last 30 days (its metadata "
+            "needs the AI agent, a paid feature)",
+        )
+    term = {"field": "ai_agent_participated", "operator": "=", "value": True}
+    missed = _missed(client, "conversations", "updated_at", helped, lambda _: [term])
+    if missed:
+        return (
+            CONTRADICTED,
+            f"ai_agent_participated = true does not find conversations {', '.join(missed)}: "
+            "the ai_agent_resolved scan would miss them, so `run` checks it on each search "
+            "item instead (every updated conversation's page is read)",
+        )
+    return (CONFIRMED, f"{len(helped)} of {len(helped)} found by ai_agent_participated = true")
 
 
 def _ratings(client: IntercomClient, now: int) -> Verdict:

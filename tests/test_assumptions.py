@@ -30,7 +30,7 @@ from syncer.testing.workspace import Workspace, generate
 from tests.conftest import INTERCOM_TOKEN, config_text
 from tests.test_cycle import cycle_context
 from tests.test_semantics import Clock, iso
-from tests.truth import expected_deliveries
+from tests.truth import NAMES, expected_deliveries
 
 DAY = 86_400
 
@@ -339,7 +339,12 @@ def test_probes_confirm_the_documented_semantics_and_learn_the_reading(
     strict: bool, reading: str, now: int
 ) -> None:
     ws = generate(
-        seed=3, conversations=60, start=now - 5 * DAY, end=now - 600, parts_reading=reading
+        seed=3,
+        conversations=60,
+        start=now - 5 * DAY,
+        end=now - 600,
+        parts_reading=reading,
+        ai_agent=0.3,
     )
     with FakeIntercom(ws, token=INTERCOM_TOKEN, strict_bounds=strict) as fake:
         found = _probe(fake, now)
@@ -352,11 +357,88 @@ def test_probes_confirm_the_documented_semantics_and_learn_the_reading(
         "R-rating-times": probe.CONFIRMED,
         "R-count-parts": probe.CONFIRMED,
         "R-search-lag": probe.CONFIRMED,  # no lag in this fake
+        "R-filter-pushdown": probe.CONFIRMED,
+        "R-ai-agent": probe.CONFIRMED,
         "R-merged-contacts": probe.UNTESTABLE,
     }
     assert ("strict" in found["R-search-bounds"].evidence) is strict
     assert found["_reading"] == reading
+    assert "customer_initiated" in found["R-filter-pushdown"].evidence
     assert calls <= 40
+
+
+def test_the_ai_agent_probe_cannot_test_a_workspace_without_the_ai_agent(now: int) -> None:
+    """Its metadata needs the AI agent, a paid feature: without it, the probe says so."""
+    ws = generate(seed=3, conversations=20, start=now - 5 * DAY, end=now - 600)
+    with FakeIntercom(ws, token=INTERCOM_TOKEN) as fake:
+        found = _probe(fake, now)
+    assert found["R-ai-agent"].verdict == probe.UNTESTABLE
+    assert "paid feature" in found["R-ai-agent"].evidence
+
+
+@pytest.mark.parametrize(
+    ("field", "entry"),
+    [
+        ("source.type", "R-filter-pushdown"),
+        ("source.delivered_as", "R-filter-pushdown"),
+        ("ai_agent_participated", "R-ai-agent"),
+    ],
+)
+def test_a_field_the_search_does_not_match_as_documented_is_contradicted(
+    now: int, field: str, entry: str
+) -> None:
+    """A search field a goal's `where` or a scan pushes into the search that does not find
+    the conversations an unfiltered search shows: said, naming them; the other probes are
+    not affected."""
+    ws = generate(seed=3, conversations=40, start=now - 5 * DAY, end=now - 600, ai_agent=0.3)
+    with FakeIntercom(ws, token=INTERCOM_TOKEN, unindexed=frozenset({field})) as fake:
+        found = _probe(fake, now)
+    contradicted = {
+        e for e, f in found.items() if e != "_reading" and f.verdict == probe.CONTRADICTED
+    }
+    assert contradicted == {entry}
+    assert "do not find" in found[entry].evidence or "does not find" in found[entry].evidence
+
+
+UNSEARCHED_GOALS = (
+    "[goals.conversation_started]\nbot_started = true\n[goals.ai_agent_resolved]\nenabled = true\n"
+)
+
+
+@pytest.mark.parametrize("adapt", [False, True], ids=["without-probes", "probed"])
+def test_the_daemon_checks_on_each_item_what_the_search_does_not_match(
+    adapt: bool, fake_collector: FakeCollector, write_config: Callable, tmp_path: Path, now: int
+) -> None:
+    """Where `source.delivered_as` and `ai_agent_participated` find nothing (the bot-started
+    and AI agent scans search both), the start-up probes say so and the daemon checks them
+    on each search item instead: every goal arrives. Without the probes' word, the goals
+    of those two scans are lost, and only those."""
+    from syncer import daemon
+
+    start, end = now - 5 * DAY, now - 600
+    ws = generate(seed=8, conversations=80, start=start, end=end, ai_agent=0.3)
+    unindexed = frozenset({"source.delivered_as", "ai_agent_participated"})
+    with FakeIntercom(ws, token=INTERCOM_TOKEN, unindexed=unindexed) as fake:
+        text = config_text(fake.url, tmp_path / "s.db", collector_url=fake_collector.url)
+        sync = f'settle = 0\nstart = "{iso(start - 60)}"\n'
+        path = write_config(text.replace("settle = 0\n", sync) + UNSEARCHED_GOALS)
+        with cycle_context(path) as (ctx, pub):
+            if adapt:
+                daemon._probe(ctx, None)
+                assert ctx.unsearched == {"source.type", *unindexed}
+            run_cycle(ctx, pub, now=now)
+    kinds_on = frozenset({*list(NAMES)[:4], "ai_agent_resolved"})
+    expected = expected_deliveries(ws, 0, now, variants=frozenset({"bot_started"}), kinds=kinds_on)
+    got = Counter(fake_collector.goal_keys())
+    if adapt:
+        assert got == expected
+        return
+    lost = expected - got
+    assert got - expected == Counter()
+    names = {name for name, _, _ in lost}
+    assert names == {"intercom_conversation_started", "intercom_ai_agent_resolved"}
+    bot_started = {e.key for e in ws.truth if e.variant == "bot_started"}
+    assert bot_started and sum(lost.values()) >= len(bot_started)
 
 
 def test_probes_contradict_what_a_workspace_contradicts(now: int) -> None:

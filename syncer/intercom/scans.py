@@ -32,6 +32,34 @@ class ScanSpec:
     resource: str  # "conversations" | "tickets"
     field: str
     filters: tuple[Mapping[str, Any], ...] = ()
+    # Filters of the same form the search could not be trusted with (a probe found them
+    # not matching as documented): applied to each item the search answers instead.
+    checked: tuple[Mapping[str, Any], ...] = ()
+
+    def unsearched(self, fields: frozenset[str]) -> ScanSpec:
+        """This spec with its filters on `fields` moved from the search to the items."""
+        moved = tuple(f for f in self.filters if f["field"] in fields)
+        kept = tuple(f for f in self.filters if f["field"] not in fields)
+        return ScanSpec(self.resource, self.field, kept, self.checked + moved)
+
+
+def matches(item: Mapping[str, Any], condition: Mapping[str, Any]) -> bool:
+    """Whether an item holds a search filter (`=`, `!=`, `IN`, `NIN` on a dotted field), as
+    Intercom's search would match it."""
+    value: Any = item
+    for part in str(condition["field"]).split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    wanted = condition["value"]
+    match condition["operator"]:
+        case "=":
+            return bool(value == wanted)
+        case "!=":
+            return bool(value != wanted)
+        case "IN":
+            return value in wanted
+        case "NIN":
+            return value not in wanted
+    raise ValueError(f"no item check for the search operator {condition['operator']!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +152,7 @@ def _slice(
             # need not repeat when they do: a page of nothing new is the same sign.
             raise _Restart("a page of items already read came back")
         ids |= page_ids
-        yield Page(page.items)
+        yield Page([i for i in page.items if all(matches(i, f) for f in spec.checked)])
         if page.next is None:
             return total
         if page.next in tokens:

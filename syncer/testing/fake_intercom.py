@@ -132,6 +132,7 @@ class FakeIntercom(FakeServer):
         merged_status: int | None = None,
         replied_at: str = "updated_at",
         category_names: bool = False,
+        unindexed: frozenset[str] = frozenset(),
         app_id: str = "fake",
         companies_key: str = "data",
     ) -> None:
@@ -148,6 +149,9 @@ class FakeIntercom(FakeServer):
         self.replied_at = replied_at
         # A test double of the misreading: ticket search matching category names.
         self.category_names = category_names
+        # A test double of a field the index does not hold as documented: a search on it
+        # matches nothing (what the probes of pushed-down fields must notice).
+        self.unindexed = unindexed
         self.app_id = app_id  # the workspace `GET /me` names
         # Where `GET /contacts/{id}/companies` lists the companies, which 2.14 says twice
         # differently: `data` in listCompaniesForAContact's example, `companies` in its
@@ -437,6 +441,8 @@ class FakeIntercom(FakeServer):
             return self.workspace.score_given.get(str(obj.get("id")))
         if name == "category" and self.category_names:
             return obj.get("category")
+        if name in self.unindexed:
+            return None
         return _field(obj, name)
 
     def _candidates(

@@ -10,7 +10,7 @@ import pytest
 
 from syncer.errors import ScanIncomplete
 from syncer.intercom.client import SearchPage
-from syncer.intercom.scans import Checkpoint, Page, ScanSpec, scan, window_query
+from syncer.intercom.scans import Checkpoint, Page, ScanSpec, matches, scan, window_query
 
 SPEC = ScanSpec("conversations", "created_at")
 
@@ -125,3 +125,63 @@ def test_cycle_in_one_second_slice_never_checkpoints() -> None:
         seen.extend(scan(stub, SPEC, 5, 5, slice_seconds=1))
     assert stub.queries, "the slice was read"
     assert not any(isinstance(step, Checkpoint) for step in seen)
+
+
+ITEM = {"id": "1", "source": {"type": "email", "delivered_as": "customer_initiated"}}
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "held"),
+    [
+        ("=", "email", True),
+        ("=", "push", False),
+        ("!=", "push", True),
+        ("!=", "email", False),
+        ("IN", ["push", "email"], True),
+        ("IN", ["push"], False),
+        ("NIN", ["push"], True),
+        ("NIN", ["email", "push"], False),
+    ],
+)
+def test_an_unsearched_filter_is_held_on_each_item_as_the_search_would(
+    operator: str, value: object, held: bool
+) -> None:
+    """A filter moved out of the search keeps the items that hold it, and the search
+    keeps its other filters; an item without the field holds only `!=` and `NIN`."""
+    condition = {"field": "source.type", "operator": operator, "value": value}
+    other = {"field": "source.delivered_as", "operator": "=", "value": "customer_initiated"}
+    spec = ScanSpec("conversations", "created_at", (condition, other)).unsearched(
+        frozenset({"source.type"})
+    )
+    assert spec.filters == (other,) and spec.checked == (condition,)
+    assert matches(ITEM, condition) is held
+    assert matches({"id": "2"}, condition) is (operator in ("!=", "NIN"))
+
+
+def test_a_scan_yields_only_the_items_that_hold_its_unsearched_filters() -> None:
+    """The search is sent without the moved filter; the pages hold only matching items."""
+    times = [10, 11, 12, 13, 14]
+
+    class Typed(Stub):
+        def search(
+            self, resource: str, query: Mapping[str, Any], starting_after: str | None = None
+        ) -> SearchPage:
+            assert all(f["field"] == "created_at" for f in query["value"])
+            page = super().search(resource, query, starting_after)
+            items = [
+                {**i, "source": {"type": "push" if int(i["created_at"]) % 2 else "email"}}
+                for i in page.items
+            ]
+            return SearchPage(items, page.next, page.total)
+
+    condition = {"field": "source.type", "operator": "=", "value": "email"}
+    spec = ScanSpec("conversations", "created_at", (condition,)).unsearched(
+        frozenset({"source.type"})
+    )
+    got = [
+        i["created_at"]
+        for s in scan(Typed(times), spec, 10, 14, 100)
+        if isinstance(s, Page)
+        for i in s.items
+    ]
+    assert got == [10, 12, 14]
