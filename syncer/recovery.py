@@ -243,7 +243,7 @@ def reconcile(ctx: Context, now: int) -> ScanStats:
 
     def scan_one(kind: Kind) -> ScanStats:
         plan = pipeline.reconcile_plan(ctx, kind, now)
-        unfiltered = replace(kind, spec=replace(kind.spec, filters=()))
+        unfiltered = replace(kind, spec=replace(kind.spec, filters=(), checked=()))
         return pipeline.run_scan(ctx, unfiltered, plan) if plan else ScanStats(complete=True)
 
     total = ScanStats(complete=True)
