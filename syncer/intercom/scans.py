@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -114,11 +115,24 @@ def scan(
     max_items: int = MAX_SLICE_ITEMS,
 ) -> Iterator[Page | Checkpoint]:
     """Yield the pages of [lo, hi], slice by slice, each slice closed by a checkpoint."""
+    with ThreadPoolExecutor(1, thread_name_prefix="search-ahead") as ahead:
+        yield from _slices(client, spec, lo, hi, slice_seconds, max_items, ahead)
+
+
+def _slices(
+    client: Searcher,
+    spec: ScanSpec,
+    lo: int,
+    hi: int,
+    slice_seconds: int,
+    max_items: int,
+    ahead: Executor,
+) -> Iterator[Page | Checkpoint]:
     start, length = lo, slice_seconds
     while start <= hi:
         end = min(hi, start + length - 1)
         try:
-            total = yield from _slice(client, spec, start, end, max_items)
+            total = yield from _slice(client, spec, start, end, max_items, ahead)
         except _Restart as why:
             if end == start:
                 raise ScanIncomplete(
@@ -134,9 +148,13 @@ def scan(
 
 
 def _slice(
-    client: Searcher, spec: ScanSpec, lo: int, hi: int, max_items: int
+    client: Searcher, spec: ScanSpec, lo: int, hi: int, max_items: int, ahead: Executor
 ) -> Generator[Page, None, int]:
-    """Yield the slice's pages; return how many items the search said it holds."""
+    """Yield the slice's pages; return how many items the search said it holds.
+
+    The next page is asked for before this one is yielded: its search runs while the
+    caller reads the page's conversations, instead of after (one search in flight per scan;
+    the order of pages and checkpoints is unchanged)."""
     query = window_query(spec, lo, hi)
     page = client.search(spec.resource, query)
     total = page.total if page.total is not None else len(page.items)
@@ -152,13 +170,19 @@ def _slice(
             # need not repeat when they do: a page of nothing new is the same sign.
             raise _Restart("a page of items already read came back")
         ids |= page_ids
-        yield Page([i for i in page.items if all(matches(i, f) for f in spec.checked)])
-        if page.next is None:
-            return total
+        restart, following = None, None
         if page.next in tokens:
-            raise _Restart(f"starting_after {page.next[:16]!r} came back")
-        tokens.add(page.next)
-        pages_allowed -= 1
-        if pages_allowed <= 0:
-            raise _Restart(f"more pages than {total} items can fill")
-        page = client.search(spec.resource, query, page.next)
+            restart = f"starting_after {page.next[:16]!r} came back"
+        elif page.next is not None:
+            tokens.add(page.next)
+            pages_allowed -= 1
+            if pages_allowed <= 0:
+                restart = f"more pages than {total} items can fill"
+            else:
+                following = ahead.submit(client.search, spec.resource, query, page.next)
+        yield Page([i for i in page.items if all(matches(i, f) for f in spec.checked)])
+        if restart is not None:
+            raise _Restart(restart)
+        if following is None:
+            return total
+        page = following.result()
