@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from syncer.config import IntercomSettings
 from syncer.errors import IntercomAuthError, IntercomObjectError, IntercomUnavailable
-from syncer.intercom.transport import PacedRetryTransport, Pacer
+from syncer.intercom.transport import PacedRetryTransport, Pacer, ShardedTransport
 
 API_VERSION: Final = "2.14"
 PER_PAGE: Final = 150
@@ -64,9 +64,11 @@ class IntercomClient:
     ) -> None:
         self.settings = settings
         self.pacer = pacer or Pacer()
-        limits = httpx.Limits(max_connections=settings.concurrency + 2)
         self.transport = PacedRetryTransport(
-            inner or httpx.HTTPTransport(limits=limits), self.pacer, attempts=attempts, sleep=sleep
+            inner or ShardedTransport(settings.concurrency + 2),
+            self.pacer,
+            attempts=attempts,
+            sleep=sleep,
         )
         # The SDK sends no Intercom-Version of its own: without it the app's default version
         # would decide the shapes we parse.

@@ -16,6 +16,8 @@ class FakeServer:
 
     def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
+        self.connections = 0  # how many connections clients opened: keep-alive, pools
+        self._connecting = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -57,6 +59,11 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._connecting:
+                fake.connections += 1
 
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)

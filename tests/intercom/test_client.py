@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -172,3 +173,19 @@ def test_conversation_has_at_most_500_parts(fake_intercom: FakeIntercom, now: in
     assert len(found["conversation_parts"]["conversation_parts"]) == 500
     # The workspace's default reading: the parts, not the opening message.
     assert found["statistics"]["count_conversation_parts"] == 520
+
+
+def test_each_thread_keeps_its_connection_and_a_pool_stays_small(workspace: Workspace) -> None:
+    """48 threads, 240 requests of 20 ms, through one client of concurrency 48: connections
+    are kept (at most one per thread is opened, never one per request), and no pool holds
+    more than a few: httpcore's pool is walked whole on every request, so its size is CPU."""
+    with FakeIntercom(workspace, token=INTERCOM_TOKEN, latency=0.02) as fake:
+        settings = IntercomSettings("X", fake.url, concurrency=48, token=INTERCOM_TOKEN)
+        with IntercomClient(settings) as client, ThreadPoolExecutor(48) as pool:
+            got = list(pool.map(client.conversation, list(workspace.conversations)))
+            pools = client.transport._inner._pools  # type: ignore[attr-defined]
+            sizes = [len(p._pool.connections) for p in pools]
+        opened = fake.connections
+    assert len(got) == 240 and all(c is not None for c in got)
+    assert opened <= 48
+    assert len(pools) > 1 and max(sizes) <= 10, sizes
