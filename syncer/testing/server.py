@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -17,6 +18,7 @@ class FakeServer:
     def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
         self.connections = 0  # how many connections clients opened: keep-alive, pools
+        self.hangups = 0  # how many answers went to a client that had hung up
         self._connecting = threading.Lock()
 
     @property
@@ -26,7 +28,8 @@ class FakeServer:
         return f"http://127.0.0.1:{port}{self.base_path}"
 
     def start(self, port: int = 0) -> Self:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server = _Server(("127.0.0.1", port), _handler(self))
+        self._server.fake = self
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -48,6 +51,20 @@ class FakeServer:
     def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer | None:
         """The answer to one request; None closes the connection without one."""
         raise NotImplementedError
+
+
+class _Server(ThreadingHTTPServer):
+    fake: FakeServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up mid-answer (a timeout, a test's process ending, a closed
+        # pool) is what servers see every day; socketserver would print a traceback into
+        # the stderr of whatever runs in this process, a CLI under test included.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            with self.fake._connecting:
+                self.fake.hangups += 1
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
