@@ -23,6 +23,17 @@ INTERCOM_TOKEN = "test-intercom-token-0123456789"
 COLLECTOR_KEY = "test-collector-key-9876543210"
 
 
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    """Poll `check` until it holds; False if it still does not after `timeout` seconds (a
+    bound for a hung test, not a time any test relies on)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @dataclass
 class Result:
     code: int

@@ -626,7 +626,8 @@ def test_the_daemon_probes_at_start_and_says_what_is_contradicted(
 ) -> None:
     """`syncer run` against a workspace whose ticket search matches names: a warning names
     the entry, and `syncer_assumption_contradicted` is 1 for it and 0 for the others."""
-    from tests.test_daemon import Daemon, wait_until
+    from tests.conftest import wait_until
+    from tests.test_daemon import Daemon
     from tests.test_monitoring import free_port, get, samples
 
     fake_intercom.category_names = True

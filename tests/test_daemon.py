@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from syncer.notify import Liveness
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
-from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
+from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text, wait_until
 from tests.truth import expected_deliveries
 
 POLL = 5
@@ -99,15 +99,6 @@ class Daemon:
             self.process.kill()
             self.process.wait()
         self.log.close()
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 @pytest.fixture

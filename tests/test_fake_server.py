@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from syncer.testing.server import Answer, FakeServer
-from tests.test_touch_points import wait_until
+from tests.conftest import wait_until
 
 
 class Large(FakeServer):

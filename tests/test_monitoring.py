@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from syncer.metrics import Health
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
-from tests.conftest import config_text
-from tests.test_daemon import Daemon, wait_until
+from tests.conftest import config_text, wait_until
+from tests.test_daemon import Daemon
 
 POLL = 5
 

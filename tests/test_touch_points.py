@@ -21,7 +21,7 @@ from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.server import Answer, FakeServer
 from syncer.testing.workspace import Workspace, generate
-from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, Result, config_text
+from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, Result, config_text, wait_until
 
 SECRETS = (INTERCOM_TOKEN, COLLECTOR_KEY, "pw-s3cret-9f8e", "tok-s3cret-4711")
 # The fixtures' workspace holds the last 8 days: a window of 9 reads all of it, quickly.
@@ -43,15 +43,6 @@ def one_line(result: Result, code: int, *words: str) -> str:
 def clean(text: str) -> None:
     assert "Traceback" not in text, text
     assert not [secret for secret in SECRETS if secret in text], text
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture

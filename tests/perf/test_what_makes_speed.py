@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from syncer.config import IntercomSettings
-from syncer.intercom.client import IntercomClient
-from syncer.intercom.scans import ScanSpec, scan
+from syncer.intercom.client import IntercomClient, SearchPage
+from syncer.intercom.scans import Page, ScanSpec, scan
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
-from tests.conftest import INTERCOM_TOKEN, config_text
+from tests.conftest import INTERCOM_TOKEN, config_text, wait_until
 from tests.truth import expected_deliveries
 
 
@@ -82,16 +83,39 @@ def test_concurrency_is_bounded(
         assert 3 <= intercom.max_in_flight <= 3 + 4
 
 
-def test_scans_read_one_page_ahead_of_nothing(fake_intercom: FakeIntercom) -> None:
-    """A scan is lazy: it asks for the next page only when the last one was consumed, so
-    memory holds one page, whatever the window."""
-    settings = IntercomSettings("X", fake_intercom.url, token=INTERCOM_TOKEN)
-    with IntercomClient(settings) as client:
-        steps = scan(client, ScanSpec("conversations", "created_at"), 0, 2**31, 2**31)
-        next(steps)
-        assert len(fake_intercom.requests) == 1
-        next(steps)
-        assert len(fake_intercom.requests) == 2
+class Pages:
+    """A search of `pages` one-item pages that notes, at each call, how many pages the
+    scan's caller had taken by then."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages, self.taken = pages, 0
+        self.calls: list[tuple[int, int]] = []  # (page asked for, pages the caller had taken)
+
+    def search(
+        self, resource: str, query: Mapping[str, Any], starting_after: str | None = None
+    ) -> SearchPage:
+        n = int(starting_after or 0)
+        self.calls.append((n, self.taken))
+        following = str(n + 1) if n + 1 < self.pages else None
+        return SearchPage([{"id": f"c{n}", "created_at": n}], following, self.pages)
+
+
+def test_a_scan_reads_one_page_ahead_and_no_more() -> None:
+    """A scan asks for the next page before it hands out the current one (the search runs
+    while the caller reads the page), and never two ahead: memory holds two pages, whatever
+    the window. The caller waits for the search ahead before it takes the next page, so
+    when each search was asked is exact."""
+    search = Pages(6)
+    got = []
+    for step in scan(search, ScanSpec("conversations", "created_at"), 0, 100, 1000):
+        if isinstance(step, Page):
+            got += [item["id"] for item in step.items]
+            ahead = min(len(got) + 1, 6)
+            assert wait_until(lambda n=ahead: len(search.calls) == n, timeout=60)
+            search.taken += 1
+    assert got == [f"c{n}" for n in range(6)]
+    # Page n is asked for while the caller holds page n - 1, and no sooner.
+    assert search.calls == [(0, 0)] + [(n, n - 1) for n in range(1, 6)]
 
 
 def test_a_catch_up_delivers_while_it_still_reads(
