@@ -116,35 +116,23 @@ def scan(
 ) -> Iterator[Page | Checkpoint]:
     """Yield the pages of [lo, hi], slice by slice, each slice closed by a checkpoint."""
     with ThreadPoolExecutor(1, thread_name_prefix="search-ahead") as ahead:
-        yield from _slices(client, spec, lo, hi, slice_seconds, max_items, ahead)
-
-
-def _slices(
-    client: Searcher,
-    spec: ScanSpec,
-    lo: int,
-    hi: int,
-    slice_seconds: int,
-    max_items: int,
-    ahead: Executor,
-) -> Iterator[Page | Checkpoint]:
-    start, length = lo, slice_seconds
-    while start <= hi:
-        end = min(hi, start + length - 1)
-        try:
-            total = yield from _slice(client, spec, start, end, max_items, ahead)
-        except _Restart as why:
-            if end == start:
-                raise ScanIncomplete(
-                    f"{spec.resource} search on {spec.field} at {start}: {why}"
-                ) from None
-            length = max(1, (end - start + 1) // 2)
-            log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
-            continue
-        yield Checkpoint(end)
-        start = end + 1
-        if total < max_items // 4:
-            length = min(MAX_SLICE_SECONDS, length * 2)
+        start, length = lo, slice_seconds
+        while start <= hi:
+            end = min(hi, start + length - 1)
+            try:
+                total = yield from _slice(client, spec, start, end, max_items, ahead)
+            except _Restart as why:
+                if end == start:
+                    raise ScanIncomplete(
+                        f"{spec.resource} search on {spec.field} at {start}: {why}"
+                    ) from None
+                length = max(1, (end - start + 1) // 2)
+                log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
+                continue
+            yield Checkpoint(end)
+            start = end + 1
+            if total < max_items // 4:
+                length = min(MAX_SLICE_SECONDS, length * 2)
 
 
 def _slice(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,7 +50,7 @@ class ShardedTransport(httpx.BaseTransport):
     the other threads wait on. Small pools make it cheap."""
 
     def __init__(self, connections: int, per_pool: int = 8) -> None:
-        pools = max(1, -(-connections // per_pool))
+        pools = max(1, math.ceil(connections / per_pool))
         # A little room in each: threads are dealt to pools in turn, not by their load.
         limits = httpx.Limits(max_connections=per_pool + 2, max_keepalive_connections=per_pool + 2)
         self._pools = [httpx.HTTPTransport(limits=limits) for _ in range(pools)]

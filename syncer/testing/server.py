@@ -19,7 +19,7 @@ class FakeServer:
         self._server: ThreadingHTTPServer | None = None
         self.connections = 0  # how many connections clients opened: keep-alive, pools
         self.hangups = 0  # how many answers went to a client that had hung up
-        self._connecting = threading.Lock()
+        self._counting = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -61,7 +61,7 @@ class _Server(ThreadingHTTPServer):
         # pool) is what servers see every day; socketserver would print a traceback into
         # the stderr of whatever runs in this process, a CLI under test included.
         if isinstance(sys.exc_info()[1], ConnectionError):
-            with self.fake._connecting:
+            with self.fake._counting:
                 self.fake.hangups += 1
             return
         super().handle_error(request, client_address)
@@ -79,7 +79,7 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
-            with fake._connecting:
+            with fake._counting:
                 fake.connections += 1
 
         def _serve(self) -> None:
