@@ -18,10 +18,12 @@ import re
 import shutil
 import subprocess
 import tomllib
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -185,6 +187,13 @@ def _label_places(obj: Obj, selectors: bool) -> Iterator[dict[str, str]]:
         yield spec.setdefault("selector", {})
     elif obj["kind"] == "PodDisruptionBudget":
         yield spec["selector"].setdefault("matchLabels", {})
+    elif obj["kind"] == "NetworkPolicy":
+        yield spec["podSelector"].setdefault("matchLabels", {})
+        # kustomize labels the peers' pod selectors too: the policy has none (it would
+        # then select only the syncer's own pods in the other namespace).
+        for rule in [*spec.get("ingress", []), *spec.get("egress", [])]:
+            for peer in [*rule.get("from", []), *rule.get("to", [])]:
+                assert "podSelector" not in peer, peer
 
 
 def without_hash(objects: list[Obj]) -> list[Obj]:
@@ -248,18 +257,33 @@ def overlay_config(objects: list[Obj]) -> tuple[Obj, config_mod.Config]:
 
 
 @pytest.fixture(scope="module")
-def standby_healthz() -> Iterator[str]:
-    """The daemon's own /healthz of a standby that has waited a day for the lease."""
+def served() -> Iterator[dict[str, str]]:
+    """The daemon's own metrics server, as a standby that has waited a day for the lease and
+    as an active instance whose cycles have failed for an hour (an Intercom outage): state
+    -> its base URL."""
     clock = [0.0]
-    health = Health(10, clock=lambda: clock[0])
-    health.standby = True
+    standby, outage = Health(10, clock=lambda: clock[0]), Health(10, clock=lambda: clock[0])
+    standby.standby = True
+    outage.last_cycle = 0.0
     clock[0] = 86_400.0
-    server = serve("127.0.0.1:0", Metrics(), health)
+    servers = {
+        "standby": serve("127.0.0.1:0", Metrics(), standby),
+        "outage": serve("127.0.0.1:0", Metrics(), outage),
+    }
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/healthz"
+        yield {state: f"http://127.0.0.1:{s.server_address[1]}" for state, s in servers.items()}
     finally:
-        server.shutdown()
-        server.server_close()
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def answer(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as got:  # noqa: S310 - loopback
+            return got.status, got.read()
+    except urllib.error.HTTPError as failed:
+        return failed.code, failed.read()
 
 
 def test_there_are_two_overlays() -> None:
@@ -267,10 +291,10 @@ def test_there_are_two_overlays() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_renders_the_four_objects(overlay: str) -> None:
+def test_overlay_renders_the_five_objects(overlay: str) -> None:
     objects = rendered(overlay)
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service"]
     namespaces = {o["metadata"].get("namespace") for o in objects}
     assert len(namespaces) == 1 and None not in namespaces, namespaces
     for obj in objects:
@@ -332,9 +356,13 @@ def test_config_is_mounted_read_only_where_the_command_reads_it(overlay: str) ->
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_probes_on_healthz_and_never_a_standby_restarted_or_unready(
-    overlay: str, standby_healthz: str
+def test_probes_never_restart_a_standby_or_for_an_outage_the_process_reports(
+    overlay: str, served: dict[str, str]
 ) -> None:
+    """Readiness asks /healthz (is it doing its job, and why not); startup and liveness ask
+    whether the process answers at all. Checked against the daemon's own server: during an
+    outage /healthz says 503 and why, while what liveness asks still answers 200; a standby
+    answers 200 to both however long it has waited."""
     objects = rendered(overlay)
     (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -346,14 +374,119 @@ def test_probes_on_healthz_and_never_a_standby_restarted_or_unready(
     probes = {kind: container[kind] for kind in ("livenessProbe", "readinessProbe")}
     probes["startupProbe"] = container.get("startupProbe", probes["livenessProbe"])
     for probe in probes.values():
-        assert probe["httpGet"]["path"] == "/healthz"
         assert probe["httpGet"]["port"] in (ports["metrics"], "metrics")
-    # A slow cycle is not a dead process: liveness gives an active instance ten minutes.
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    for kind in ("livenessProbe", "startupProbe"):
+        path = probes[kind]["httpGet"]["path"]
+        assert answer(served["outage"] + path)[0] == 200, f"{kind} would restart in an outage"
+        assert answer(served["standby"] + path)[0] == 200, f"{kind} would restart a standby"
+    status, why = answer(served["outage"] + "/healthz")
+    assert status == 503 and b"no completed cycle" in why  # unready, saying why
+    assert answer(served["standby"] + "/healthz") == (200, b"standby\n")
+    # A process slow to answer once is not dead: a minute or more of failures first.
     liveness = probes["livenessProbe"]
-    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 600
-    # What the probes rely on: /healthz answers a standby 200 however long it has waited.
-    with urllib.request.urlopen(standby_healthz, timeout=5) as answer:  # noqa: S310 - loopback
-        assert (answer.status, answer.read()) == (200, b"standby\n")
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_replicas_spread_over_zones_and_nodes(overlay: str) -> None:
+    template = one(rendered(overlay), "Deployment")["spec"]["template"]
+    spread = {c["topologyKey"]: c for c in template["spec"]["topologySpreadConstraints"]}
+    assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= set(spread)
+    for constraint in spread.values():
+        assert constraint["maxSkew"] == 1
+        # The constraint counts this workspace's replicas: its selector matches the pods.
+        selector = constraint["labelSelector"]["matchLabels"]
+        assert subset(selector, template["metadata"]["labels"])
+        assert selector[WORKSPACE_LABEL] == overlay
+        # A lost zone must not leave the replacement replica unschedulable.
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8")
+
+
+def _namespace_of(peer: Obj) -> str | None:
+    labels = peer.get("namespaceSelector", {}).get("matchLabels", {})
+    return labels.get("kubernetes.io/metadata.name") if set(peer) == {"namespaceSelector"} else None
+
+
+def _ports(rule: Obj) -> set[tuple[object, str]]:
+    return {(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policy_allows_only_what_the_syncer_needs(overlay: str) -> None:
+    """Egress to DNS, Intercom's and the Collector's HTTPS (public addresses, never the
+    cluster's or a node's metadata service) and PostgreSQL; ingress to the metrics port from
+    the monitoring namespace, and the webhook port only where the config listens for them."""
+    objects = rendered(overlay)
+    policy = one(objects, "NetworkPolicy")
+    template = one(objects, "Deployment")["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    spec = policy["spec"]
+    assert subset(spec["podSelector"]["matchLabels"], template["metadata"]["labels"])
+    assert spec["podSelector"]["matchLabels"][WORKSPACE_LABEL] == overlay
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    _, config = overlay_config(objects)
+    raw = tomllib.loads(overlay_config(objects)[0]["data"]["config.toml"])
+    # Ingress: metrics from monitoring; a webhook port only if [webhooks] listen is set.
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    wanted_in = {("metrics", "TCP")}
+    webhooks = raw.get("webhooks", {}).get("listen")
+    if webhooks:
+        wanted_in.add((int(webhooks.rpartition(":")[2]), "TCP"))
+    got_in = set()
+    for rule in spec["ingress"]:
+        assert rule.get("from"), "an ingress rule without `from` admits every pod"
+        if ("metrics", "TCP") in _ports(rule) or (ports["metrics"], "TCP") in _ports(rule):
+            assert [_namespace_of(peer) for peer in rule["from"]] == ["monitoring"]
+        got_in |= {
+            ("metrics", "TCP") if p == (ports["metrics"], "TCP") else p for p in _ports(rule)
+        }
+    assert got_in == wanted_in
+    # Egress: every rule names its ports and its peers.
+    egress = spec["egress"]
+    for rule in egress:
+        assert rule.get("ports") and rule.get("to"), rule
+    allowed = [(peer, port) for rule in egress for peer in rule["to"] for port in _ports(rule)]
+    dns = {port for peer, port in allowed if _namespace_of(peer) == "kube-system"}
+    assert dns == {(53, "UDP"), (53, "TCP")}
+    database = urlsplit(config.sync.database)
+    host = database.hostname or ""
+    assert host.endswith(".svc"), "PostgreSQL by its Service name: <name>.<namespace>.svc"
+    to_db = {port for peer, port in allowed if _namespace_of(peer) == host.split(".")[1]}
+    assert to_db == {(database.port or 5432, "TCP")}
+    # Intercom and the Collector: HTTPS, to public addresses only.
+    for url in (config.intercom.base_url, config.absmartly.endpoint):
+        assert urlsplit(url).scheme == "https" and (urlsplit(url).port or 443) == 443
+    public = [peer["ipBlock"] for peer, port in allowed if "ipBlock" in peer]
+    assert {port for peer, port in allowed if "ipBlock" in peer} == {(443, "TCP")}
+    v4 = [block for block in public if block["cidr"] == "0.0.0.0/0"]
+    assert len(v4) == 1 and set(PRIVATE) <= set(v4[0]["except"])
+    for block in public:
+        assert block.get("except"), f"{block['cidr']} to every address, the cluster's too"
+    # Nothing else: every peer is one of the above.
+    for peer, _ in allowed:
+        assert "ipBlock" in peer or _namespace_of(peer) in ("kube-system", host.split(".")[1])
+
+
+def test_the_folder_the_readme_names_renders_every_overlay() -> None:
+    """`kubectl kustomize deploy/kubernetes` renders each overlay's objects, as the README
+    says (each in its own namespace)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "kubectl kustomize deploy/kubernetes" in readme
+    objects = kustomized(KUBE) if kustomize_command() is not None else render(KUBE)
+    for overlay in OVERLAYS:
+        mine = [o for o in objects if o["metadata"]["labels"].get(WORKSPACE_LABEL) == overlay]
+        assert sorted(o["kind"] for o in mine) == sorted(o["kind"] for o in rendered(overlay))
+        assert {o["metadata"]["namespace"] for o in mine} == {f"syncer-{overlay}"}
+    assert len(objects) == sum(len(rendered(overlay)) for overlay in OVERLAYS)
+    if kustomize_command() is not None:
+        ours = render(KUBE)
+        for obj in ours:
+            obj.pop("_origin", None)
+        assert by_key(ours) == by_key(without_hash(objects))
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -428,17 +561,40 @@ def test_the_servicemonitor_component_selects_the_metrics_service(tmp_path: Path
         assert by_key(ours) == by_key(without_hash(objects))
 
 
-def test_overlays_are_separate_workspaces() -> None:
-    """Each overlay its own names, namespace and database: two workspaces sharing a
-    database would share cursors and outbox."""
-    seen: dict[str, set[str]] = {"names": set(), "namespaces": set(), "databases": set()}
+def test_overlays_are_separate_workspaces_on_one_database() -> None:
+    """Each overlay its own names, namespace and schema, on one PostgreSQL database (README
+    "Many workspaces on one PostgreSQL"): two workspaces in one schema would share cursors
+    and outbox. Goals are in the `[[goal]]` form."""
+    seen: dict[str, set[str]] = {"names": set(), "namespaces": set(), "schemas": set()}
+    databases = set()
     for overlay in OVERLAYS:
         objects = rendered(overlay)
-        _, config = overlay_config(objects)
+        config_map, config = overlay_config(objects)
+        assert "[[goal]]" in config_map["data"]["config.toml"]
+        assert "goals" not in tomllib.loads(config_map["data"]["config.toml"])
+        assert config.goals
+        databases.add(config.sync.database)
         for what, value in (
             ("names", one(objects, "Deployment")["metadata"]["name"]),
             ("namespaces", objects[0]["metadata"]["namespace"]),
-            ("databases", config.sync.database),
+            ("schemas", config.sync.schema),
         ):
+            assert value, f"{overlay} has no {what[:-1]}"
             assert value not in seen[what], f"{overlay} shares its {what[:-1]} {value}"
             seen[what].add(value)
+    assert len(databases) == 1, databases
+
+
+def test_the_prometheusrule_component_renders_in_the_overlay_namespace(tmp_path: Path) -> None:
+    """components/prometheusrule (README "Monitoring") adds the alert rules to an overlay,
+    in its namespace; tests/test_alert_rules.py checks they are alerts.yaml's."""
+    shutil.copytree(KUBE, tmp_path / "kubernetes")
+    folder = tmp_path / "kubernetes" / "overlays" / OVERLAYS[0]
+    spec = yaml.safe_load((folder / "kustomization.yaml").read_text(encoding="utf-8"))
+    spec["components"] = ["../../components/prometheusrule"]
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    objects = kustomized(folder) if kustomize_command() is not None else render(folder)
+    rule, service = one(objects, "PrometheusRule"), one(objects, "Service")
+    assert rule["metadata"]["namespace"] == service["metadata"]["namespace"]
+    alerts = [r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert "SyncerNoActiveInstance" in alerts and len(alerts) == 8
