@@ -174,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="try it with no config and no accounts, against fakes on 127.0.0.1",
         description="Start a fake Intercom (a generated workspace) and a fake Collector on "
-        "127.0.0.1, run a real catch-up through the production code path, and print what was "
-        "delivered per goal. Needs no config, token or network.",
+        "127.0.0.1, run a real catch-up through the production code path, and print per goal "
+        "what was sent, and what its filter kept back and why. Needs no config, token or "
+        "network. With --config FILE, the file's own units and goals (options and `where` "
+        "filters) run against the demo workspace instead of the demo's, to try them before "
+        "a real workspace; its credentials, endpoints, database, metrics and webhooks are "
+        "ignored (the demo says which it set). $SYNCER_CONFIG is not read here.",
     )
     demo.add_argument(
         "--conversations",
@@ -184,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="workspace size, 10 to 20000 (300)",
     )
     demo.add_argument(
-        "--keep", action="store_true", help="keep the demo's folder (config, database) afterwards"
+        "--keep",
+        action="store_true",
+        help="keep the demo's folder (its config and state database) afterwards, to explore "
+        "with `syncer --config FOLDER/syncer.toml status` or `outbox list`",
     )
     demo.set_defaults(handler=cmd_demo)
 
@@ -678,8 +685,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from syncer import demo
 
-    result = demo.run(conversations=args.conversations, keep=args.keep)
+    # Only a --config given here: $SYNCER_CONFIG names the daemon's file (the container
+    # image sets it), not goals to try.
+    own = Path(args.config) if args.config else None
+    result = demo.run(conversations=args.conversations, keep=args.keep, config=own)
     print(demo.render(result))
     return result.exit_code

@@ -1169,3 +1169,81 @@ def support_step(
             )
             return at + 2 * gap
     return at
+
+
+# What `furnish` gives a generated workspace, besides what a config's filters name: tags
+# (some not ASCII, as real workspaces have), segments, company plans and industries, a
+# contact attribute; the values real filters test against.
+DEMO_TAGS = ("Billing", "Bug", "VIP", "Feature request", "Facturación", "緊急")
+DEMO_SEGMENTS = ("Trial users", "Active users", "Churn risk")
+DEMO_PLANS = ("Free", "Pro", "Enterprise", "Scale")
+DEMO_INDUSTRIES = ("Software", "Retail", "Finance", "Santé")
+DEMO_CONTACT_PLANS = ("trial", "paid", "free")
+
+
+def furnish(
+    ws: Workspace,
+    seed: int,
+    *,
+    tags: tuple[str, ...] = (),
+    segments: tuple[str, ...] = (),
+    plans: tuple[str, ...] = (),
+    ticket_types: tuple[str, ...] = (),
+    attributes: dict[str, dict[str, tuple[Any, ...]]] | None = None,
+) -> None:
+    """Give a generated workspace what filters read, drawn from its own random stream (the
+    conversations, parts and events stay as generated): tags on conversations and contacts,
+    segments, every company a plan, size, industry, monthly spend and a custom attribute,
+    contacts a `plan` custom attribute; besides the demo's own names, the `tags`, `segments`,
+    `plans` and ticket types a config names, and `attributes` (model -> name -> values; model
+    contact, company or conversation) on about half of the objects."""
+    rng = random.Random(f"furnish:{seed}")
+    attributes = attributes or {}
+    tag_ids = [ws.add_tag(name) for name in dict.fromkeys((*DEMO_TAGS, *tags))]
+    segment_ids = [ws.add_segment(name) for name in dict.fromkeys((*DEMO_SEGMENTS, *segments))]
+    plan_names = list(dict.fromkeys((*DEMO_PLANS, *plans)))
+    for company_id in list(ws.companies):
+        company = ws.companies[company_id]
+        users = sum(company_id in ids for ids in ws.contact_companies.values())
+        custom = {"region": rng.choice(["EMEA", "AMER", "APAC"])}
+        custom |= _drawn(rng, attributes.get("company", {}))
+        # add_company's full shape, then the generated company's id and name kept.
+        rich = ws.add_company(
+            company["name"],
+            plan=rng.choice(plan_names),
+            size=rng.choice([5, 20, 80, 400, 2_000]),
+            industry=rng.choice(DEMO_INDUSTRIES),
+            monthly_spend=rng.choice([0, 49, 490, 4_900]),
+            custom=custom,
+            created_at=company.get("created_at") or 0,
+        )
+        fields = ws.companies.pop(rich)
+        company.update({k: v for k, v in fields.items() if k not in ("id", "company_id", "name")})
+        company["user_count"] = users
+    for contact_id, contact in ws.contacts.items():
+        custom = contact["custom_attributes"]
+        custom["plan"] = rng.choice(DEMO_CONTACT_PLANS)
+        custom.update(_drawn(rng, attributes.get("contact", {})))
+        for tag_id in rng.sample(tag_ids, k=rng.choice([0, 0, 1, 2])):
+            ws.tag_contact(contact_id, tag_id, contact.get("created_at") or 0)
+        for segment_id in rng.sample(segment_ids, k=rng.choice([0, 1, 1, 2])):
+            ws.put_in_segment(contact_id, segment_id)
+    for conv_id, conv in list(ws.conversations.items()):
+        at = conv["created_at"]
+        for tag_id in rng.sample(tag_ids, k=rng.choice([0, 1, 1, 2])):
+            ws.tag_conversation(conv_id, tag_id, at, moves_updated_at=False)
+        drawn = _drawn(rng, attributes.get("conversation", {}))
+        if drawn:
+            conv.setdefault("custom_attributes", {}).update(drawn)
+    contacts = sorted(ws.contacts)
+    times = sorted(t["created_at"] for t in ws.tickets.values()) or [0]
+    for type_name in dict.fromkeys(ticket_types):
+        for category in ("Customer", "Customer", "Back-office", "Tracker"):
+            ws.add_ticket(rng.choice(contacts), rng.choice(times), type_name, category)
+
+
+def _drawn(rng: random.Random, wanted: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+    """About half of the objects hold each wanted attribute, with one of its values."""
+    return {
+        name: rng.choice(values) for name, values in wanted.items() if values and rng.random() < 0.5
+    }

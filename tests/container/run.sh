@@ -4,12 +4,14 @@
 #   - installs docker.io and debootstrap if missing, starts dockerd if none is running
 #     (--bridge=none --iptables=false; stopped again on exit);
 #   - builds a Debian base offline of any registry (debootstrap + docker import), cached as
-#     syncer-base:test, then the image from this checkout's Containerfile;
+#     syncer-base:test, then the image from this checkout's Containerfile (its dependencies
+#     from requirements.lock, hashes required) and checks its OCI labels;
 #   - (a) `syncer demo` in the image;
 #   - (b) the daemon in the image against the fake Intercom and fake Collector on the host:
 #     /healthz answers 200, the image's HEALTHCHECK says healthy, goals arrive, `docker stop`
 #     returns within 10 s with exit status 0, and the state on the volume says what arrived;
-#     stopped during its start-up (the syncer as PID 1) it returns within 10 s too;
+#     stopped during its start-up (the syncer as PID 1) it returns within 10 s too; with no
+#     [metrics] in its config, the HEALTHCHECK says healthy from the state database;
 #   - (c) with $SYNCER_TEST_POSTGRES (as .ci/run sets it): two daemons in the image on one
 #     PostgreSQL database, as on Kubernetes: one active, the other's /healthz says standby;
 #     `docker stop` of the active one and the standby takes over, nothing delivered twice.
@@ -27,6 +29,7 @@ BASE_IMAGE=${SYNCER_BASE_IMAGE:-syncer-base:test}
 IMAGE=syncer:container-test
 DAEMON=syncer-container-test-daemon
 EARLY=syncer-container-test-early
+QUIET=syncer-container-test-no-metrics
 VOLUME=syncer-container-test-state
 PG_A=syncer-container-test-pg-a
 PG_B=syncer-container-test-pg-b
@@ -71,7 +74,7 @@ cleanup() {
     fi
     for pid in $fakes_pid $slow_fakes_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
     if docker info >/dev/null 2>&1; then
-        docker rm -f -v "$DAEMON" "$EARLY" "$PG_A" "$PG_B" >/dev/null 2>&1
+        docker rm -f -v "$DAEMON" "$EARLY" "$QUIET" "$PG_A" "$PG_B" >/dev/null 2>&1
         [ -z "$pg_ready" ] || postgres_sql "DROP DATABASE IF EXISTS $PG_DATABASE WITH (FORCE)"
         docker volume rm -f "$VOLUME" >/dev/null 2>&1
         docker rmi -f "$IMAGE" >/dev/null 2>&1
@@ -213,6 +216,11 @@ begin "image builds from the Containerfile"
 # pip in the build reaches PyPI as the host does: its index settings (not file:// ones,
 # which the build cannot see), its proxies, and the CAs this host added to its trust store.
 build_args=(--build-arg "BASE=$BASE_IMAGE")
+# The OCI labels: the version pyproject.toml says, the checkout's commit, where it came from.
+version=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+build_args+=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision")
+build_args+=(--build-arg "SOURCE=$(git -C "$repo" remote get-url origin 2>/dev/null || echo "file://$repo")")
 pip_setting() { # $1: PIP_* variable, $2: pip config key; the value without file:// URLs
     local value=${!1:-}
     [ -n "$value" ] || value=$("$PYTHON" -m pip config get "$2" 2>/dev/null || true)
@@ -237,15 +245,21 @@ figures[image size]="$((size / 1000000)) MB ($((base_size / 1000000)) MB base + 
 figures[build time]="$(elapsed "$step_started") s"
 pass "$((size / 1000000)) MB"
 
-begin "image: uid 10001, ENTRYPOINT syncer, STOPSIGNAL, HEALTHCHECK"
+begin "image: uid 10001, ENTRYPOINT syncer, STOPSIGNAL, HEALTHCHECK, OCI labels"
 config=$(docker image inspect -f \
     '{{.Config.User}} {{json .Config.Entrypoint}} {{.Config.StopSignal}} {{json .Config.Healthcheck.Test}}' \
     "$IMAGE")
 case $config in
-'10001:10001 ["syncer"] SIGTERM ["CMD","python3","-c",'*) ;;
+'10001:10001 ["syncer"] SIGTERM ["CMD","python3","/opt/syncer/healthcheck.py"]') ;;
 *) echo "unexpected image config: $config" >"$work/image.log" && false ;;
 esac
-pass
+label() { docker image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$IMAGE"; }
+labels="$(label version) $(label revision)"
+[ "$labels" = "$version $revision" ] && [ -n "$(label source)" ] || {
+    echo "OCI labels: version, revision = $labels; source = $(label source)" >"$work/image.log"
+    false
+}
+pass "version $version, revision ${revision:0:12}"
 
 begin "image: no compiler, no pip in the venv"
 docker run --rm "${hardened[@]}" --entrypoint sh "$IMAGE" -c \
@@ -280,7 +294,6 @@ docker run -d --name "$DAEMON" "${hardened[@]}" \
     -v "$work/config.toml:/etc/syncer/config.toml:ro" \
     -v "$VOLUME:/var/lib/syncer" \
     --env-file "$work/env" \
-    -e SYNCER_HEALTHZ_URL="$HEALTHZ_URL" \
     --health-interval 1s --health-start-period 30s \
     "$IMAGE" >/dev/null
 wait_for 60 http_ok "$HEALTHZ_URL" || { docker logs "$DAEMON" >"$work/daemon.log" 2>&1; false; }
@@ -339,6 +352,27 @@ awk -v s="$early_seconds" 'BEGIN { exit !(s < 10) }'
 case $early_code in 0 | 143) ;; *) false ;; esac
 figures[docker stop during start-up]="$early_seconds s, exit $early_code"
 pass "$early_seconds s, exit $early_code"
+
+begin "(b) HEALTHCHECK without [metrics]: healthy from the state database"
+# The same config with no [metrics] table: nothing listens, the check reads the last cycle.
+"$PYTHON" - "$work/slow/config.toml" "$work/slow/no-metrics.toml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+open(sys.argv[2], "w").write(re.sub(r"\[metrics\]\n[^\[]*", "", text))
+PY
+! grep -q '^\[metrics\]' "$work/slow/no-metrics.toml"
+docker run -d --name "$QUIET" "${hardened[@]}" \
+    -v "$work/slow/no-metrics.toml:/etc/syncer/config.toml:ro" --env-file "$work/slow/env" \
+    --health-interval 1s --health-start-period 30s "$IMAGE" >/dev/null
+quiet_healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$QUIET")" = healthy ]; }
+wait_for 90 quiet_healthy || {
+    docker inspect -f '{{json .State.Health}}' "$QUIET" >"$work/no-metrics.log" 2>&1
+    docker logs "$QUIET" >>"$work/no-metrics.log" 2>&1
+    false
+}
+quiet_said=$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$QUIET" | tail -n 1)
+docker rm -f -v "$QUIET" >/dev/null
+pass "$quiet_said"
 
 begin "(b) state on the volume: every goal sent once"
 docker run --rm "${hardened[@]}" \
