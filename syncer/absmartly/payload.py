@@ -18,7 +18,6 @@ from typing import Any
 from syncer.config import CollectorSettings
 from syncer.store.outbox import Goal
 
-MAX_BATCH_REQUESTS = 500  # the Collector's limit for PUT /context/batch
 MAX_GOALS_PER_REQUEST = 100  # keeps one rejected request from taking many goals with it
 BATCH_OVERHEAD = len(b'{"requests":[]}')  # a batch body's bytes around its requests
 # Sizes are measured with a `publishedAt` of this width: every time in milliseconds from

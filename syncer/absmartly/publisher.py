@@ -22,29 +22,23 @@ from typing import Any
 
 import httpx
 
-from syncer import backoff
+from syncer import retries
 from syncer.absmartly.payload import Request, body, build_requests, fitting, headers, packed
 from syncer.config import CollectorSettings
 from syncer.errors import CollectorAuthError, CollectorUnavailable
 from syncer.logs import MASK
+from syncer.retries import COLLECTOR
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.publish")
 
 FETCH_GOALS = 5_000  # goals read from the outbox at a time; they go out 500 requests a batch
-MAX_BACKOFF = 60.0
 # A 413 teaches the publisher to pack smaller bodies, never below this: a Collector that
 # refuses less is refusing something else, and halving still finds the goals it takes.
 MIN_LEARNED_BODY = 16 * 1024
 DETAIL_CHARS = 200  # of a refusal's body, in the dead letter's reason
 _TAG = re.compile(r"<[^>]*>")
-
-
-def is_transient(status: int) -> bool:
-    """An answer that means "later": a timeout (408), too early (425), rate-limited (429),
-    or any server error; every other refusal is final."""
-    return status >= 500 or status in (408, 425, 429)
 
 
 @dataclass
@@ -92,7 +86,7 @@ def judge(
     every = [g.id for r in requests for g in r.goals if g.id is not None]
     if status in (404, 405) and batch:
         return Verdict(unsupported=True)
-    if is_transient(status):
+    if retries.transient(status):
         return Verdict(transient=f"Collector answered {status}")
     if 200 <= status < 300 and not isinstance(body, dict):
         return Verdict(transient=f"Collector answered {status} with a body that is not JSON")
@@ -155,17 +149,17 @@ class Publisher:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        on_verdict: Callable[[str, list[Goal], int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.retry_at = 0.0  # no request before this time: the Collector is backing us off
-        self.requests_made = 0
         # Bodies are packed under this: the configured limit, or less once a 413 said so.
         self.body_limit = settings.max_body_bytes
         self._failures = 0
         # Told of each Collector verdict: its outcome, and the goals it took (metrics).
-        self.on_verdict: Callable[[str, list[Goal], int], None] | None = None
+        self.on_verdict = on_verdict
         self._http = httpx.Client(
             transport=transport, timeout=settings.timeout, headers=headers(settings)
         )
@@ -264,7 +258,6 @@ class Publisher:
         # lands too, and the one-batch window of a double send stays that small.
         self.store.sending(g.id for r in requests for g in r.goals if g.id is not None)
         data = body(requests, int(self.clock() * 1000), batch=batch)
-        self.requests_made += 1
         try:
             response = self._http.put(self.settings.endpoint + route, content=data)
         except httpx.TransportError as exc:
@@ -288,7 +281,7 @@ class Publisher:
         )
         verdict.size = len(data)
         if verdict.transient:
-            verdict.retry_after = backoff.retry_after(response.headers.get("retry-after"))
+            verdict.retry_after = retries.retry_after(response.headers.get("retry-after"))
         return verdict
 
     def _record(self, verdict: Verdict, requests: list[Request], result: DrainResult) -> bool:
@@ -314,8 +307,7 @@ class Publisher:
         if verdict.transient is None:
             self._failures = 0
             return True
-        wait = backoff.delay(self._failures, base=1.0, cap=MAX_BACKOFF)
-        wait = max(wait, verdict.retry_after or 0.0)
+        wait = COLLECTOR.wait(self._failures, verdict.retry_after)
         self._failures += 1
         self.retry_at = self.clock() + wait
         result.error = verdict.transient

@@ -8,7 +8,7 @@ R-rate-limits and R-sdk-pagers).
 
 Every wait here (a window the pacer waits for, a retry's backoff) ends at once when the
 process stops (`Pacer.stop`), and every retry has an end: `attempts` tries for failures, and
-for 429s, which are no failure, `RATE_LIMIT_PATIENCE` seconds of waiting.
+for 429s, which are no failure, `retries.RATE_LIMIT_PATIENCE` seconds of waiting.
 """
 
 from __future__ import annotations
@@ -23,21 +23,14 @@ from dataclasses import dataclass
 
 import httpx
 
-from syncer import backoff
+from syncer import retries
+from syncer.retries import INTERCOM, INTERCOM_RATE_LIMIT
 
 log = logging.getLogger("syncer.intercom")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Intercom's windows are 10 s long; a wait longer than this means our clock and theirs
 # disagree, and a retry (answered 429 if early) is cheaper than a stall.
 MAX_PACER_WAIT = 11.0
-# How long one request may spend on 429s, from the first, before its 429 is the answer: a
-# dozen of Intercom's 10 s windows, so `syncer check` against a workspace whose budget another
-# app spends ends, saying so. The count bounds it where waits take no time (tests).
-RATE_LIMIT_PATIENCE = 120.0
-RATE_LIMIT_TRIES = 60
-RATE_LIMIT_STEP = 10.0  # the longest backoff step between 429s: one window
-MAX_HINTED_WAIT = 60.0  # a Retry-After longer than this is not waited out in one go
 STOP_CHECK = 0.5  # how often a pacer wait looks at the stop event: a stop is seen this soon
 
 
@@ -75,16 +68,18 @@ class Stopped(httpx.TransportError):
 class Pacer:
     """Shares Intercom's rate-limit window among every request of the process."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, stop: threading.Event | None = None
+    ) -> None:
         self._clock = clock
         self._cond = threading.Condition()
         self._remaining: int | None = None  # our estimate for the current window
         self._reset_at: float | None = None
         self._in_flight = 0
         self.waits = 0  # how often a request had to wait for a window: for status and benches
-        # Set when the process stops: every wait of every request ends at once. The process's
-        # own stop event may take its place before the first request (`syncer sync` does).
-        self.stop = threading.Event()
+        # Set when the process stops: every wait of every request ends at once. The command's
+        # own stop event, given at construction (runtime.open_context).
+        self.stop = stop if stop is not None else threading.Event()
 
     def acquire(self) -> None:
         """Block until the current window has room for one more request; raises Stopped if
@@ -159,9 +154,9 @@ def _rate_headers(headers: httpx.Headers | None) -> tuple[int | None, float | No
 
 @dataclass
 class _Retries:
-    """What one request may still spend on retries: `attempts` tries in all for failures (5xx,
-    timeouts, connection errors), and for 429s, which mean "later" and so count apart,
-    RATE_LIMIT_PATIENCE seconds from the first (or RATE_LIMIT_TRIES of them)."""
+    """What one request may still spend on retries (retries.py): `attempts` tries in all for
+    failures (5xx, timeouts, connection errors), and for 429s, which mean "later" and so
+    count apart, RATE_LIMIT_PATIENCE seconds from the first (or the policy's attempts)."""
 
     attempts: int
     failures: int = 0
@@ -173,25 +168,20 @@ class _Retries:
         self.failures += 1
         if self.failures >= self.attempts:
             return None
-        return _longer(backoff.delay(self.failures - 1), hinted)
+        return INTERCOM.wait(self.failures - 1, hinted)
 
     def after_429(self, hinted: float | None) -> float | None:
         """Seconds to wait before the next try, or None once the patience is spent."""
         now = time.monotonic()
         if self.limited_since is None:
             self.limited_since = now
-        wait = _longer(backoff.delay(self.limited, cap=RATE_LIMIT_STEP), hinted)
+        wait = INTERCOM_RATE_LIMIT.wait(self.limited, hinted)
         self.limited += 1
-        if self.limited > RATE_LIMIT_TRIES:
+        if self.limited > INTERCOM_RATE_LIMIT.attempts:
             return None
-        if now + wait - self.limited_since > RATE_LIMIT_PATIENCE:
+        if now + wait - self.limited_since > retries.RATE_LIMIT_PATIENCE:
             return None
         return wait
-
-
-def _longer(wait: float, hinted: float | None) -> float:
-    """The backoff, or the server's hint where it asks for longer (within MAX_HINTED_WAIT)."""
-    return wait if hinted is None else max(wait, min(hinted, MAX_HINTED_WAIT))
 
 
 class PacedRetryTransport(httpx.BaseTransport):
@@ -203,8 +193,9 @@ class PacedRetryTransport(httpx.BaseTransport):
         inner: httpx.BaseTransport,
         pacer: Pacer,
         *,
-        attempts: int = 8,
+        attempts: int = INTERCOM.attempts,
         sleep: Callable[[float], None] | None = None,
+        on_answer: Callable[[str, int, int | None], None] | None = None,
     ) -> None:
         self._inner = inner
         self._pacer = pacer
@@ -215,28 +206,28 @@ class PacedRetryTransport(httpx.BaseTransport):
         self.retries = 0
         self.rate_limited = 0  # 429s answered to us: the pacer should keep this at zero
         # Told of every answer (route with ids folded, status, rate budget left): metrics.
-        self.on_answer: Callable[[str, int, int | None], None] | None = None
+        self.on_answer = on_answer
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a body must be replayable for a retry
-        retries = _Retries(self._attempts)
+        tries = _Retries(self._attempts)
         while True:
             self._pacer.acquire()
             try:
                 response = self._inner.handle_request(request)
             except httpx.TransportError as exc:
                 self._pacer.observe(None)
-                wait = retries.after_failure()
-                if wait is None or not self._pause(request, type(exc).__name__, retries, wait):
+                wait = tries.after_failure()
+                if wait is None or not self._pause(request, type(exc).__name__, tries, wait):
                     raise
                 continue
             self._pacer.observe(response.headers)
             self._tell(request, response)
-            wait = self._retry_wait(response, retries)
+            wait = self._retry_wait(response, tries)
             if wait is None:
                 return response
             response.read()
-            if not self._pause(request, str(response.status_code), retries, wait):
+            if not self._pause(request, str(response.status_code), tries, wait):
                 return response  # stopping: this answer is the request's
             response.close()
 
@@ -247,17 +238,17 @@ class PacedRetryTransport(httpx.BaseTransport):
             remaining = _rate_headers(response.headers)[0]
             self.on_answer(route(request), response.status_code, remaining)
 
-    def _retry_wait(self, response: httpx.Response, retries: _Retries) -> float | None:
+    def _retry_wait(self, response: httpx.Response, tries: _Retries) -> float | None:
         """Seconds to wait before trying again, or None: this answer is the request's."""
         status = response.status_code
-        if status not in RETRY_STATUSES:
+        if not retries.transient(status):
             return None
-        hinted = backoff.retry_after(response.headers.get("retry-after"))
+        hinted = retries.retry_after(response.headers.get("retry-after"))
         if status == 429:
-            return retries.after_429(max(hinted or 0.0, self._pacer.seconds_to_reset()))
-        return retries.after_failure(hinted)
+            return tries.after_429(max(hinted or 0.0, self._pacer.seconds_to_reset()))
+        return tries.after_failure(hinted)
 
-    def _pause(self, request: httpx.Request, what: str, retries: _Retries, wait: float) -> bool:
+    def _pause(self, request: httpx.Request, what: str, tries: _Retries, wait: float) -> bool:
         """Wait before the next try; False when the process stops (at once, not after it)."""
         self.retries += 1
         log.warning(
@@ -265,14 +256,14 @@ class PacedRetryTransport(httpx.BaseTransport):
             what,
             request.method,
             request.url.path,
-            retries.failures + retries.limited,
+            tries.failures + tries.limited,
             wait,
             extra={"fields": {"route": route(request), "status": what, "retry_in": wait}},
         )
         if self._sleep is not None:
             self._sleep(wait)
             return not self._pacer.stop.is_set()
-        return not self._pacer.stop.wait(wait)
+        return retries.pause(self._pacer.stop, wait)
 
     def close(self) -> None:
         self._inner.close()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
+from syncer import retries
 from syncer.errors import StateError
 
 KEY = 0x53594E43  # "SYNC": one lock per workspace schema, so one active syncer per workspace
@@ -157,5 +158,5 @@ def wait_for(
         if lease.try_acquire():
             return True
         on_wait(holder(lease.engine, lease.key))
-        stop.wait(every)
+        retries.pause(stop, every)
     return False

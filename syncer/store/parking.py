@@ -13,13 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, select, update
 
-from syncer import backoff
+from syncer.retries import PARKED
 from syncer.store.dialect import insert
 from syncer.store.tables import parked, skipped
 
 UNREADABLE, TRUNCATED = "unreadable", "truncated"
-FIRST_RETRY = 60.0  # seconds after parking; doubles with each failure
-MAX_RETRY = 3_600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +56,7 @@ def park(
         attempts=1,
         first_seen=now,
         last_seen=now,
-        next_attempt_at=now + FIRST_RETRY,
+        next_attempt_at=now + PARKED.base,
     )
     conn.execute(
         stmt.on_conflict_do_update(
@@ -82,7 +80,7 @@ def park(
 
 def failed_again(conn: Connection, item: Parked, failure: str, now: float) -> None:
     """A retry failed too: count it and push the next one out (60 s doubling to an hour)."""
-    wait = backoff.delay(item.attempts, base=FIRST_RETRY, cap=MAX_RETRY)
+    wait = PARKED.delay(item.attempts)
     conn.execute(
         update(parked)
         .where(parked.c.kind == item.kind, parked.c.object_id == item.object_id)

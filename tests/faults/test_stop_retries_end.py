@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from syncer import retries
 from syncer.config import IntercomSettings
 from syncer.errors import IntercomUnavailable
-from syncer.intercom import transport
 from syncer.intercom.client import IntercomClient
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
-from tests.conftest import INTERCOM_TOKEN, config_text
+from tests.conftest import INTERCOM_TOKEN, config_text, wait_until
 
 SOON = 3.0  # seconds a stopped wait may take to notice, on a busy machine
 
@@ -36,13 +36,6 @@ def client_for() -> Iterator[Callable[..., IntercomClient]]:
         client.close()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-
-
 def test_429_forever_ends_after_its_patience(
     fake_intercom: FakeIntercom, client_for: Callable[..., IntercomClient]
 ) -> None:
@@ -54,9 +47,9 @@ def test_429_forever_ends_after_its_patience(
     client = client_for(fake_intercom, attempts=2, sleep=waits.append)
     with pytest.raises(IntercomUnavailable, match="Intercom answered 429"):
         client.me()
-    assert len(waits) == transport.RATE_LIMIT_TRIES
-    assert len(fake_intercom.requests) == transport.RATE_LIMIT_TRIES + 1
-    assert max(waits) <= transport.MAX_HINTED_WAIT
+    assert len(waits) == retries.INTERCOM_RATE_LIMIT.attempts
+    assert len(fake_intercom.requests) == retries.INTERCOM_RATE_LIMIT.attempts + 1
+    assert max(waits) <= retries.INTERCOM_RATE_LIMIT.hint_cap
 
 
 def test_check_against_429_forever_ends_saying_so(
@@ -69,7 +62,7 @@ def test_check_against_429_forever_ends_saying_so(
 ) -> None:
     """`syncer check` against an Intercom answering 429 forever ends (here after a patience
     of 3 s, not the real 120 s), exit 1, naming the 429."""
-    monkeypatch.setattr(transport, "RATE_LIMIT_PATIENCE", 3.0)
+    monkeypatch.setattr(retries, "RATE_LIMIT_PATIENCE", 3.0)
     fake_intercom.fail(429, times=10**6)
     config = write_config(config_text(fake_intercom.url, tmp_path / "s.db"))
     started = time.monotonic()
@@ -90,7 +83,7 @@ def test_stop_ends_a_retry_backoff_at_once(
     failed: list[BaseException] = []
     caller = threading.Thread(target=lambda: _call(client.me, failed))
     caller.start()
-    wait_until(lambda: len(fake_intercom.requests) == 1)
+    assert wait_until(lambda: len(fake_intercom.requests) == 1, 30)
     stopped = time.monotonic()
     client.pacer.stop.set()
     caller.join(timeout=SOON + 30)
@@ -110,7 +103,7 @@ def test_stop_ends_a_wait_for_the_rate_window_without_sending(
         failed: list[BaseException] = []
         caller = threading.Thread(target=lambda: _call(client.me, failed))
         caller.start()
-        wait_until(lambda: client.pacer.waits == 1)
+        assert wait_until(lambda: client.pacer.waits == 1, 30)
         stopped = time.monotonic()
         client.pacer.stop.set()
         caller.join(timeout=SOON + 30)
