@@ -303,10 +303,21 @@ def test_watchdog_pets_come_from_a_timer_while_the_daemon_idles(
     daemons.append(daemon)
     assert wait_until(lambda: "READY=1" in notify.lines(), 15), daemon.log.name
     assert wait_until(lambda: any(line.startswith("STATUS=cycle:") for line in notify.lines()), 10)
-    before = notify.lines().count("WATCHDOG=1")
-    time.sleep(2.5)  # idle: the next cycle is POLL (5) seconds away
-    assert notify.lines().count("WATCHDOG=1") - before >= 4
+    lines = notify.lines()
+    before, cycles = lines.count("WATCHDOG=1"), _cycles(lines)
+    # Four pets while idle: before the next cycle, POLL (5) seconds away, has ended.
+    assert wait_until(
+        lambda: (
+            notify.lines().count("WATCHDOG=1") - before >= 4 or _cycles(notify.lines()) > cycles
+        ),
+        15,
+    )
+    assert _cycles(notify.lines()) == cycles
     assert daemon.terminate()[0] == 0
+
+
+def _cycles(lines: list[str]) -> int:
+    return sum(line.startswith("STATUS=cycle:") for line in lines)
 
 
 def test_sigterm_during_the_start_up_checks_and_probes_ends_it_at_once(

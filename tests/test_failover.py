@@ -24,7 +24,7 @@ from syncer.store.lease import LeaseKey
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
-from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
+from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text, wait_until
 from tests.truth import expected_deliveries
 
 KILLS = 10
@@ -109,13 +109,10 @@ def active_among(url: str, instances: list[Instance]) -> int | None:
 
 
 def wait_for(check: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    return check()
+    """`wait_until`, returning what `check` found (the active pid, say)."""
+    found: list[object] = []
+    wait_until(lambda: bool(found.append(check()) or found[-1]), timeout)
+    return found[-1]
 
 
 @pytest.fixture
@@ -199,7 +196,8 @@ def test_an_active_instance_cut_from_its_lease_stops_writing(
     assert wait_for(lambda: active_pid(postgres_url) == first.pid, 60)
     second = Instance(config, tmp_path / "second.log")
     instances.append(second)
-    time.sleep(2)  # the second stands by
+    log = tmp_path / "second.log"
+    assert wait_for(lambda: "standing by" in log.read_text(), 60), log.read_text()
     assert active_pid(postgres_url) == first.pid
     engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
