@@ -104,10 +104,23 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
         f"{words.count(skipped, 'unreadable object')} skipped; nothing was written",
         file=sys.stderr,
     )
-    for reason, count in unattributed.most_common(5):
-        print(f"  unattributed: {count} x {reason}", file=sys.stderr)
-    for reason, count in filtered.most_common(5):
-        print(f"  filtered: {count} x {reason}", file=sys.stderr)
+    # Every filtered reason begins "where " (pipeline): what comes before is the goal's name.
+    by_goal: Counter[str] = Counter()
+    for key, count in filtered.items():
+        by_goal[key.partition(": where ")[0]] += count
+    if by_goal:
+        totals = [f"{name} {count}" for name, count in sorted(by_goal.items())]
+        print(f"  filtered by goal: {', '.join(totals)}", file=sys.stderr)
+    for title, counted in (("unattributed", unattributed), ("filtered", filtered)):
+        for reason, count in counted.most_common(5):
+            print(f"  {title}: {count} x {reason}", file=sys.stderr)
+        if len(counted) > 5:
+            rest = sum(count for _, count in counted.most_common()[5:])
+            print(
+                f"  {title}: and {words.count(len(counted) - 5, 'more reason')} "
+                f"({words.count(rest, 'goal')})",
+                file=sys.stderr,
+            )
     failures = [stats.error for stats in results.values() if stats.error]
     for failure in failures:
         print(f"syncer: scan failed: {failure}", file=sys.stderr)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from syncer import binding, filters, metrics, words
+from syncer import binding, metrics, names, words
 from syncer import config as config_mod
 from syncer.absmartly.payload import headers
 from syncer.absmartly.publisher import check_key
@@ -48,22 +48,20 @@ def run_checks(config: Config) -> Iterator[Finding]:
     intercom = _intercom(config)
     yield intercom
     if intercom.ok:
-        _tag_names(config)
+        _workspace_names(config)
     yield _collector(config)
 
 
-def _tag_names(config: Config) -> None:
-    """A tag a goal's `where` names must exist in the workspace: ConfigError (exit 2) with
-    the tags there are, else the filter could never match and nothing would say so."""
-
-    def listing() -> list[str]:
-        try:
-            with IntercomClient(config.intercom, attempts=2) as client:
-                return [str(t.get("name")) for t in client.tags() if t.get("name")]
-        except SyncerError as exc:
-            raise ConfigError(f"goals: cannot check their tags: {exc}") from None
-
-    filters.check_tags([(g.name, g.where) for g in config.enabled_goals()], listing)
+def _workspace_names(config: Config) -> None:
+    """The tags, segments, ticket types and attributes a goal's `where` names must exist in
+    the workspace: ConfigError (exit 2) with what there is, as `sync` and `run` refuse it."""
+    try:
+        with IntercomClient(config.intercom, attempts=2) as client:
+            names.check_workspace_names(config, client)
+    except ConfigError:
+        raise
+    except SyncerError as exc:
+        raise ConfigError(f"goals: cannot check the names their filters use: {exc}") from None
 
 
 def _metrics(listen: str) -> Finding:

@@ -550,8 +550,17 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     from syncer import report
 
     config = _load(args, secrets=())
-    rows = report.outbox_rows(config, args.status or ["dead", "unattributed"], args.limit)
-    return _print_rows(rows, args.json, report.render_row, "(no events)")
+    statuses = args.status or ["dead", "unattributed"]
+    # One row past the limit says whether the listing stopped there.
+    rows = report.outbox_rows(config, statuses, args.limit + 1)
+    code = _print_rows(rows[: args.limit], args.json, report.render_row, "(no events)")
+    if len(rows) > args.limit:
+        print(
+            f"(stopped at --limit {args.limit}: more {'/'.join(statuses)} events are stored; "
+            "`syncer status` counts them, a larger --limit lists them)",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _print_rows(

@@ -557,7 +557,7 @@ def _goal(table: _Table, kind: str, *, named: bool = False) -> GoalSettings:
     name = _goal_name(table, ... if named else DEFAULT_GOAL_NAMES[kind])
     enabled = table.get("enabled", bool, named or kind not in OFF_BY_DEFAULT)
     props_raw = table.get("properties", dict, None)
-    where_raw = table.get("where", dict, {})
+    where_raw = table.get("where", dict, None)
     options: dict[str, Any] = {}
     if kind == "conversation_started":
         options["bot_started"] = table.get("bot_started", bool, False)
@@ -636,15 +636,27 @@ _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 def _schema(table: _Table, database: str) -> str:
     """`sync.schema`: each workspace's tables in a schema of its own on one PostgreSQL
     database, with a lease of its own."""
-    schema = str(table.get("schema", str, ""))
-    if not schema:
+    if "schema" not in table.data:
         return ""
+    schema = str(table.get("schema", str))
     if not database.startswith("postgresql"):
         raise ConfigError("sync.schema: only for a postgresql database")
-    if not _SCHEMA.fullmatch(schema) or schema.startswith("pg_"):
+    if not schema:
+        raise ConfigError(
+            'sync.schema: "" names no schema; leave the key out for the default (public), '
+            'or name one ("intercom_eu")'
+        )
+    # PostgreSQL keeps pg_* and information_schema for itself: the syncer's tables there
+    # would sit among the system catalogs (it created them in information_schema once).
+    if schema == "information_schema" or schema.startswith("pg_"):
+        raise ConfigError(
+            f"sync.schema: {schema[:40]!r} is PostgreSQL's own (pg_* and information_schema "
+            'are reserved); name one of your own ("intercom_eu"), or "public"'
+        )
+    if not _SCHEMA.fullmatch(schema):
         raise ConfigError(
             f"sync.schema: {schema[:40]!r} is not a schema name the syncer can use (lower-case "
-            "letters, digits and _, at most 63, not starting with a digit or pg_)"
+            "letters, digits and _, at most 63, not starting with a digit)"
         )
     return schema
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -42,11 +42,14 @@ class Field:
     kinds: frozenset[str]
     values: tuple[str, ...] = ()  # the documented values, where the spec lists them
     search: str | None = None
+    bounds: tuple[int, int] | None = None  # a documented range of whole numbers
 
 
 # Documented values (2.14): conversation.source.type in the SearchConversations Accepted
-# Fields table; priority and state in the conversation schema's enums; role in the
-# contact schema.
+# Fields table; source.delivered_as in `conversation_source` ("Possible values are ...");
+# priority and state in the conversation schema's enums; role in the contact schema. Each
+# is checked exactly, case and all, before anything is searched: a pushed-down value is
+# matched by Intercom as written, while the read-time check folds case.
 _SOURCE_TYPES = (
     "conversation",
     "email",
@@ -59,17 +62,35 @@ _SOURCE_TYPES = (
     "twitter",
     "whatsapp",
 )
+_DELIVERED_AS = (
+    "admin_initiated",
+    "automated",
+    "campaigns_initiated",
+    "customer_initiated",
+    "operator_initiated",
+)
+# Assignee ids: 2.14's own examples show an unassigned object as 0 or "0" (getTicket,
+# and others), which the filters read as no assignee.
+ASSIGNEES: Final = frozenset(
+    {
+        "conversation.admin_assignee_id",
+        "conversation.team_assignee_id",
+        "ticket.admin_assignee_id",
+        "ticket.team_assignee_id",
+    }
+)
 FIELDS: Final[Mapping[str, Field]] = {
     "conversation.source.type": Field(TEXT, CONVERSATION_KINDS, _SOURCE_TYPES, "source.type"),
     "conversation.source.delivered_as": Field(
-        TEXT, CONVERSATION_KINDS, search="source.delivered_as"
+        TEXT, CONVERSATION_KINDS, _DELIVERED_AS, "source.delivered_as"
     ),
     "conversation.tags": Field(SET, CONVERSATION_KINDS),
     "conversation.admin_assignee_id": Field(TEXT, CONVERSATION_KINDS),
     "conversation.team_assignee_id": Field(TEXT, CONVERSATION_KINDS),
     "conversation.priority": Field(TEXT, CONVERSATION_KINDS, ("priority", "not_priority")),
     "conversation.state": Field(TEXT, CONVERSATION_KINDS, ("open", "closed", "snoozed")),
-    "rating.score": Field(NUMBER, frozenset({"conversation_rated"})),
+    # "The rating, between 1 and 5" (`conversation_rating.rating`, an integer)
+    "rating.score": Field(NUMBER, frozenset({"conversation_rated"}), bounds=(1, 5)),
     "ticket.type": Field(TEXT, TICKET_KINDS),
     "ticket.admin_assignee_id": Field(TEXT, TICKET_KINDS),
     "ticket.team_assignee_id": Field(TEXT, TICKET_KINDS),
@@ -128,6 +149,12 @@ _SYMBOLS: Final = {
 # operators (`~`) match differently from ours (words, not substrings).
 _PUSHABLE_OPERATORS: Final = {"eq": "=", "ne": "!=", "in": "IN", "not_in": "NIN"}
 MAX_PUSHED: Final = 10
+# A rejection's reason is stored on every row it rejects: bounded, so a condition of 20,000
+# values costs its row no more than a short one (the store cuts any reason at 200).
+REASON_CHARS: Final = 190
+CONDITION_CHARS: Final = 80  # a condition's values, within the reason
+FOUND_CHARS: Final = 60  # what the event had
+VALUE_CHARS: Final = 40  # any one value
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +167,7 @@ class Condition:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
         if self.op == "exists":
             return f"{self.field} {'exists' if value else 'does not exist'}"
-        return f"{self.field} {_SYMBOLS[self.op]} {value!r}"
+        return f"{self.field} {_SYMBOLS[self.op]} {bounded(value, CONDITION_CHARS)}"
 
     @property
     def type(self) -> str:
@@ -173,11 +200,19 @@ def _kinds_of(name: str) -> frozenset[str] | None:
     return None
 
 
-def parse_where(raw: Mapping[str, Any], where: str, kind: str) -> tuple[Condition, ...]:
-    """A goal's `where` table: `field = value`, `field = [values]` or `field = {op = value}`.
+def parse_where(raw: Mapping[str, Any] | None, where: str, kind: str) -> tuple[Condition, ...]:
+    """A goal's `where` table: `field = value`, `field = [values]` or `field = {op = value}`;
+    None when the goal has none (every event counts).
 
     TOML reads `where.contact.role = "user"` as nested tables; quoted keys
     (`"contact.role" = "user"`) as one dotted name: both are taken."""
+    if raw is None:
+        return ()
+    if not raw:
+        raise ConfigError(
+            f"{where}: an empty table; give a condition, or leave `where` out for a goal "
+            "every event counts for"
+        )
     conditions: list[Condition] = []
     for name, spec in _flatten(raw):
         key = f"{where}.{name}"
@@ -240,11 +275,20 @@ def _value(key: str, name: str, kind: str, value: Any, *, whole: bool = True) ->
     if kind == NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
             raise ConfigError(f"{key}: {name} is a number, got {shown(value)}")
+        bounds = FIELDS[name].bounds if name in FIELDS else None
+        if bounds is not None and (value != int(value) or not bounds[0] <= value <= bounds[1]):
+            low, high = bounds
+            raise ConfigError(f"{key}: {name} is a whole number from {low} to {high}, got {value}")
         return value
     if kind in (TEXT, SET):
         if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
             raise ConfigError(f"{key}: {name} is text, got {shown(value)}")
         text = str(value)
+        if name in ASSIGNEES and _unassigned(text):
+            raise ConfigError(
+                f"{key}: {text} is how Intercom shows no assignee, which {name} reads as "
+                "none; use { exists = false } (unassigned) or { exists = true } (assigned)"
+            )
         documented = FIELDS[name].values if name in FIELDS else ()
         if documented and whole and text not in documented:
             values = _list(documented)
@@ -273,8 +317,8 @@ def subject(resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
     if resource == "tickets":
         return {
             "ticket.type": _mapping(obj.get("ticket_type")).get("name"),
-            "ticket.admin_assignee_id": _text(obj.get("admin_assignee_id")),
-            "ticket.team_assignee_id": _text(obj.get("team_assignee_id")),
+            "ticket.admin_assignee_id": _assignee(obj.get("admin_assignee_id")),
+            "ticket.team_assignee_id": _assignee(obj.get("team_assignee_id")),
             "ticket.attributes": _scalars(obj.get("ticket_attributes")),
         }
     source = _mapping(obj.get("source"))
@@ -283,8 +327,8 @@ def subject(resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         "conversation.source.type": source.get("type"),
         "conversation.source.delivered_as": source.get("delivered_as"),
         "conversation.tags": _tag_ids(listed),
-        "conversation.admin_assignee_id": _text(obj.get("admin_assignee_id")),
-        "conversation.team_assignee_id": _text(obj.get("team_assignee_id")),
+        "conversation.admin_assignee_id": _assignee(obj.get("admin_assignee_id")),
+        "conversation.team_assignee_id": _assignee(obj.get("team_assignee_id")),
         "conversation.priority": obj.get("priority"),
         "conversation.state": obj.get("state"),
         "conversation.custom_attributes": _scalars(obj.get("custom_attributes")),
@@ -321,7 +365,8 @@ def rejection(conditions: Sequence[Condition], seen: Seen) -> str | None:
             if _holds(condition, value, seen):
                 continue
             shown_found = _for_reason(condition.field, value, seen)
-        return f"{condition} (found {_short(shown_found)})"
+        why = f"{condition} (found {bounded(shown_found, FOUND_CHARS)})"
+        return why if len(why) <= REASON_CHARS else why[: REASON_CHARS - 1] + "…"
     return None
 
 
@@ -348,6 +393,8 @@ def _value_of(name: str, seen: Seen) -> Any:
     for holder in ("conversation.custom_attributes.", "ticket.attributes."):
         if name.startswith(holder):
             return _mapping(seen.subject.get(holder.rstrip("."))).get(name.removeprefix(holder))
+    if name in ASSIGNEES:  # a subject stored before 0 read as none
+        return _assignee(seen.subject.get(name))
     return seen.subject.get(name)
 
 
@@ -447,9 +494,32 @@ def _fold(text: str) -> str:
     return text.casefold().strip()
 
 
-def _short(value: Any) -> str:
+def bounded(value: Any, limit: int) -> str:
+    """A value as a reason shows it, in about `limit` characters: each value cut to 40, and
+    a list cut where it would pass the limit, with "and N more" saying what was left out."""
+    if not isinstance(value, list | tuple):
+        return _cut(value, min(limit, VALUE_CHARS))
+    shown_: list[str] = []
+    used = 2
+    for item in value:
+        text = _cut(item, VALUE_CHARS)
+        if shown_ and used + len(text) + 2 > limit:
+            break
+        shown_.append(text)
+        used += len(text) + 2
+    rest = len(value) - len(shown_)
+    listed = "[" + ", ".join(shown_) + "]"
+    return f"{listed} and {rest:,} more" if rest else listed
+
+
+def _cut(value: Any, limit: int) -> str:
+    """repr(value) in at most about `limit` characters; a string is cut inside its quotes."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "…"
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str):
+        return repr(value[: max(1, limit - 3)] + "…")
+    return text[: limit - 1] + "…"
 
 
 def _tag_ids(listed: object) -> list[str]:
@@ -465,6 +535,16 @@ def _scalars(value: object) -> dict[str, Any]:
         for k, v in _mapping(value).items()
         if v is None or isinstance(v, str | int | float | bool)
     }
+
+
+def _assignee(value: object) -> str | None:
+    """An assignee's id; None for none, which 2.14 shows as null, 0 or "0"."""
+    text = _text(value)
+    return None if text is None or _unassigned(text) else text
+
+
+def _unassigned(text: str) -> bool:
+    return text.strip() == "0"
 
 
 def _text(value: object) -> str | None:
@@ -508,35 +588,3 @@ def tag_names(conditions: Iterable[Condition]) -> set[str]:
             values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
             names.update(str(v) for v in values)
     return names
-
-
-def check_tags(
-    goals: Sequence[tuple[str, Sequence[Condition]]], listing: Callable[[], Iterable[str]]
-) -> None:
-    """ConfigError (exit 2) when a goal's `where` names a tag the workspace lacks: its
-    filter could never match, and nothing would say so. `listing` (the workspace's tag
-    names) is called only when some goal names a tag."""
-    if not any(tag_names(where) for _, where in goals):
-        return
-    problem = unknown_tag(goals, listing())
-    if problem is not None:
-        raise ConfigError(problem)
-
-
-def unknown_tag(
-    goals: Iterable[tuple[str, Sequence[Condition]]], tags: Iterable[str]
-) -> str | None:
-    """The first tag name a goal's `where` uses that no tag of the workspace has (case
-    aside), as one line naming the goal, the field and the tags there are; None if none."""
-    names = sorted(tags)
-    known = {_fold(n) for n in names}
-    for goal, conditions in goals:
-        for condition in conditions:
-            for name in sorted(tag_names([condition])):
-                if _fold(name) not in known:
-                    there = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-                    return (
-                        f"goal {goal}: where {condition.field}: no tag {name!r} in the "
-                        f"workspace (its tags: {there or 'none'})"
-                    )
-    return None

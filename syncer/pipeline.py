@@ -514,10 +514,14 @@ def workspace_tags(ctx: Context, *, fresh: bool = False) -> dict[str, str]:
 
 
 def check_tag_names(ctx: Context) -> None:
-    """Refuse to start (ConfigError, exit 2) when a goal names a tag the workspace lacks:
-    its filter could never match, and nothing would say so."""
-    goals = [(g.name, g.where) for g in ctx.config.enabled_goals()]
-    filters.check_tags(goals, lambda: workspace_tags(ctx, fresh=True))
+    """Refuse to start (ConfigError, exit 2) when a goal names a tag, segment, ticket type
+    or attribute the workspace lacks: its filter could never match, and nothing would say
+    so (names.py; the tags read here prime the cache the filters use)."""
+    from syncer import names  # here: this function is names.py's one door into the pipeline
+
+    names.check_workspace_names(
+        ctx.config, ctx.client, tags=lambda: workspace_tags(ctx, fresh=True)
+    )
 
 
 def _goal_event(ctx: Context, event: Event, goal: GoalSettings, found: _Lookups) -> Goal:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from syncer import binding, words
 from syncer.config import Config
 from syncer.store import lease, outbox, parking
 from syncer.store.db import open_store
-from syncer.store.store import Store
+from syncer.store.store import READ_ONLY, Store
 from syncer.timeparse import iso
+
+REASONS_SHOWN: Final = 10  # reasons of each kind `status` shows before "and N more"
+PARKED_SHOWN: Final = 5
+# PostgreSQL: the tables (with their indexes and TOAST) of the schema the store uses, not
+# the whole database, which other workspaces' schemas and other programs may share.
+_SCHEMA_SIZE: Final = (
+    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
+)
 
 
 def _reading(config: Config) -> Store:
@@ -25,6 +35,8 @@ def status(config: Config, now: float) -> dict[str, Any]:
         counts = store.counts()
         unattributed = store.reasons(outbox.UNATTRIBUTED)
         filtered = store.reasons(outbox.FILTERED, by_goal=True)
+        with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            filtered_goals = outbox.totals_by_goal(conn, outbox.FILTERED)
         dead = store.reasons(outbox.DEAD)
         notes = store.notes()
         parked = store.parked_reasons()
@@ -32,7 +44,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         truncated, _ = store.skipped(parking.TRUNCATED)
         where = store.where
         active = lease.holder(store.engine) if store.dialect == "postgresql" else None
-        size = store.size()
+        size = _size(store)
         oldest = store.oldest_personal()
     return {
         "database": where,
@@ -54,6 +66,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         "unattributed_reasons": [{"reason": r, "count": n} for r, n in unattributed],
         "dead_reasons": [{"reason": r, "count": n} for r, n in dead],
         "filtered_reasons": [{"reason": r, "count": n} for r, n in filtered],
+        "filtered_by_goal": [{"goal": g, "count": n} for g, n in filtered_goals],
         "parked": sum(n for _, _, n in parked),
         "parked_reasons": [{"kind": k, "reason": r, "count": n} for k, r, n in parked],
         "skipped_objects": skipped,
@@ -85,20 +98,31 @@ def render(summary: dict[str, Any]) -> str:
         )
     counts = summary["outbox"]
     lines += ["", "outbox  " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    by_goal = summary.get("filtered_by_goal") or []
+    if by_goal:
+        totals = ", ".join(f"{e['goal']} {e['count']}" for e in by_goal[:REASONS_SHOWN])
+        more = _more(by_goal, REASONS_SHOWN, "goal", "event")
+        lines.append(f"  filtered by goal: {totals}" + (f", {more}" if more else ""))
     for title, key in (
         ("unattributed", "unattributed_reasons"),
         ("dead", "dead_reasons"),
         ("filtered", "filtered_reasons"),
     ):
-        for entry in summary[key][:10]:
+        for entry in summary[key][:REASONS_SHOWN]:
             lines.append(f"  {title}: {entry['count']} x {entry['reason']}")
+        more = _more(summary[key], REASONS_SHOWN, "reason", "event")
+        if more:
+            lines.append(f"  {title}: {more}")
     if summary["parked"]:
         lines.append(
             f"parked  {summary['parked']} objects whose requests keep failing, retried each "
             "cycle (`syncer parked list`)"
         )
-        for entry in summary["parked_reasons"][:5]:
+        for entry in summary["parked_reasons"][:PARKED_SHOWN]:
             lines.append(f"  {entry['count']} x {entry['kind']}: {entry['reason']}")
+        more = _more(summary["parked_reasons"], PARKED_SHOWN, "reason", "object")
+        if more:
+            lines.append(f"  {more}")
     if summary["skipped_objects"]:
         lines.append(
             f"skipped objects  {summary['skipped_objects']} (last: {summary['last_skip']})"
@@ -143,6 +167,23 @@ def _reconciled_scans(scans: dict[str, dict[str, int]]) -> list[str]:
                 "of the window was an event (check the goal's options)"
             )
     return lines
+
+
+def _more(entries: list[dict[str, Any]], shown: int, what: str, unit: str) -> str:
+    """ "and N more reasons (M events)" for a list cut at `shown`; "" when nothing was cut."""
+    rest = entries[shown:]
+    if not rest:
+        return ""
+    held = sum(int(e.get("count") or 0) for e in rest)
+    return f"and {words.count(len(rest), 'more ' + what)} ({words.count(held, unit)})"
+
+
+def _size(store: Store) -> int | None:
+    """The state's size in bytes: SQLite's file; on PostgreSQL, the store's own schema."""
+    if store.dialect != "postgresql":
+        return store.size()
+    with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        return int(conn.exec_driver_sql(_SCHEMA_SIZE).scalar() or 0)
 
 
 def _bytes(size: int) -> str:

@@ -4,6 +4,7 @@ their figures as fields, and goals delivered within seconds of the event."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import urllib.error
@@ -176,3 +177,31 @@ def test_healthz_follows_an_intercom_outage(
     assert wait_until(lambda: get(base + "/healthz")[0] == 503, 3 * POLL + 60)
     fake_intercom.faults.clear()
     assert wait_until(lambda: get(base + "/healthz")[0] == 200, 90)
+
+
+def test_the_readmes_metric_names_are_the_ones_served_and_filtered_counts_per_goal() -> None:
+    """Every `syncer_*` name the README gives is served, under that name (a counter with
+    `_total`), and the Monitoring list names every metric served; a goal's filtered events
+    are counted under its name."""
+    from prometheus_client import generate_latest
+
+    from syncer.metrics import Metrics
+    from syncer.store.outbox import Goal
+
+    metrics = Metrics()
+    served = set()
+    for family in metrics.registry.collect():
+        served.add(f"{family.name}_total" if family.type == "counter" else family.name)
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(syncer_[a-z_]+)", readme))
+    assert named <= served, named - served
+    monitoring = readme.split("## Monitoring", 1)[1].split("- `/healthz`", 1)[0]
+    assert served <= set(re.findall(r"`(syncer_[a-z_]+)", monitoring))
+
+    def goal(name: str, key: str) -> Goal:
+        return Goal(key, "conversation_started", name, 0, (), {}, {}, "where x", filtered=True)
+
+    metrics.found([goal("a", "1@a"), goal("a", "2@a"), goal("b", "1@b")])
+    page = samples(generate_latest(metrics.registry).decode())
+    assert page[("syncer_events_filtered_total", (("goal", "a"),))] == 2
+    assert page[("syncer_events_filtered_total", (("goal", "b"),))] == 1

@@ -161,6 +161,35 @@ class IntercomClient:
             raise _failed("Intercom answered 404", request, True)
         return _listed(listing, ("data",), request)
 
+    def segments(self) -> list[dict[str, Any]]:
+        """`GET /segments`: every segment of the workspace, `{type: segment, id, name}`
+        (listSegments; `segment_list` "may also have a pages object", so `pages.next` is
+        followed). A filter names segments; this says which exist."""
+        return self._workspace_list("segments", ("segments", "data"))
+
+    def ticket_types(self) -> list[dict[str, Any]]:
+        """`GET /ticket_types`: every ticket type, with `name` and, as listTicketTypes'
+        example shows, `ticket_type_attributes.data[].name`."""
+        return self._workspace_list("ticket_types", ("data",))
+
+    def data_attributes(self, model: str) -> list[dict[str, Any]]:
+        """`GET /data_attributes?model=...` (contact, company or conversation), archived ones
+        too (lisDataAttributes): an archived attribute's values stay on the objects, so a
+        filter on it can still match. Custom ones have `custom: true` and a `full_name` of
+        `custom_attributes.NAME`."""
+        params = {"model": model, "include_archived": "true"}
+        return self._workspace_list("data_attributes", ("data",), params)
+
+    def _workspace_list(
+        self, path: str, keys: tuple[str, ...], params: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """A list of the workspace's own (as JSON: the SDK is not needed for a list), every
+        page of it; a 404 is a failure, not an empty list."""
+        items = self._walk(path, params or {}, keys, f"GET /{path}")
+        if items is None:
+            raise _failed("Intercom answered 404", f"GET /{path}", True)
+        return items
+
     def contact_segments(self, contact_id: str) -> list[dict[str, Any]] | None:
         """`GET /contacts/{id}/segments`: the segments the contact is in (the contact object
         does not show them), or None if the contact is gone (404, as a merged one on 2.14)."""
@@ -191,10 +220,14 @@ class IntercomClient:
         # 2.14 lists a contact's companies under `data` (listCompaniesForAContact's
         # example) or `companies` (its schema, `contact_attached_companies`).
         keys = ("data", "companies") if what == "companies" else ("data",)
-        page: tuple[str, dict[str, str]] | None = (
-            f"contacts/{quote(contact_id, safe='')}/{what}",
-            {},
-        )
+        path = f"contacts/{quote(contact_id, safe='')}/{what}"
+        return self._walk(path, {}, keys, request)
+
+    def _walk(
+        self, path: str, params: dict[str, str], keys: tuple[str, ...], request: str
+    ) -> list[dict[str, Any]] | None:
+        """Every page of a list, by its `pages.next` links; None if it answered 404."""
+        page: tuple[str, dict[str, str]] | None = (path, params)
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         while page is not None:

@@ -18,6 +18,9 @@ FILTERED = "filtered"  # a goal's `where` rejected the event: kept, with why, ne
 STATUSES = (PENDING, SENT, DEAD, UNATTRIBUTED, FILTERED)
 # What is not yet sent and may still change: resolved again, filtered again.
 OPEN = (PENDING, UNATTRIBUTED, FILTERED)
+# A reason is stored on every row it explains (a filter may reject thousands of events):
+# at most this many characters, whatever made it.
+MAX_REASON = 200
 
 
 def goal_key(event_key: str, goal_name: str) -> str:
@@ -102,12 +105,19 @@ def _row(goal: Goal, now: float) -> dict[str, Any]:
         "properties": json.dumps(goal.properties, ensure_ascii=False),
         "source": json.dumps(goal.source, ensure_ascii=False),
         "status": goal.status,
-        "reason": goal.reason,
+        "reason": bounded_reason(goal.reason),
         "attempts": 0,
         "next_attempt_at": 0.0,
         "created_at": now,
         "contact_id": _contact_id(goal.source),
     }
+
+
+def bounded_reason(reason: str | None) -> str | None:
+    """The reason as stored: cut to MAX_REASON characters, the cut marked."""
+    if reason is None or len(reason) <= MAX_REASON:
+        return reason
+    return reason[: MAX_REASON - 1] + "…"
 
 
 def _contact_id(source: Mapping[str, Any]) -> str | None:
@@ -165,6 +175,18 @@ def reasons(conn: Connection, status: str, *, by_goal: bool = False) -> list[tup
     )
     if by_goal:
         return [(f"{row[0]}: {row[1] or '-'}", int(row[2])) for row in rows]
+    return [(str(row[0] or "-"), int(row[1])) for row in rows]
+
+
+def totals_by_goal(conn: Connection, status: str) -> list[tuple[str, int]]:
+    """How many events of a status each goal has, most first (then by name)."""
+    count = func.count().label("n")
+    rows = conn.execute(
+        select(outbox.c.name, count)
+        .where(outbox.c.status == status)
+        .group_by(outbox.c.name)
+        .order_by(count.desc(), outbox.c.name)
+    )
     return [(str(row[0] or "-"), int(row[1])) for row in rows]
 
 
@@ -344,7 +366,7 @@ def reresolve(conn: Connection, goal: Goal, statuses: Sequence[str] = (UNATTRIBU
             units=units_json(goal.units) if goal.units else None,
             properties=json.dumps(goal.properties, ensure_ascii=False),
             status=goal.status,
-            reason=goal.reason,
+            reason=bounded_reason(goal.reason),
             # A merged contact's event now names the contact it was merged into.
             source=json.dumps(goal.source, ensure_ascii=False),
             contact_id=_contact_id(goal.source),

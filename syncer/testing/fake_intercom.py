@@ -8,7 +8,9 @@ ticket categories searched by their terms (`request`, not `Customer`), rate-limi
 headers and 429 past a budget per window, and, with `search_lag`, a search index that shows
 each object as it was that many seconds ago (Intercom documents minutes of lag). A search
 on a field the Accepted Fields table leaves out, with an operator its type does not take,
-or with a value of another type, is refused (400). The lookups: `GET /tags`, and a contact's
+or with a value of another type, is refused (400). The lookups: `GET /tags`, `/segments`,
+`/ticket_types` and `/data_attributes` (each custom attribute an object holds, or defined),
+and a contact's
 `/segments`, `/tags` and `/companies` (404 for a contact unknown or merged, like the contact
 itself; companies in pages of 50). Faults and latency are injectable, and every request is
 recorded for tests to count.
@@ -272,6 +274,15 @@ class FakeIntercom(FakeServer):
             with ws.lock:
                 listed = [dict(tag) for tag in ws.tags.values()]
             return 200, {}, {"type": "list", "data": listed}
+        if method == "GET" and parts == ["segments"]:
+            return 200, {}, {"type": "segment.list", "segments": ws.segment_list(), "pages": {}}
+        if method == "GET" and parts == ["ticket_types"]:
+            return 200, {}, {"type": "list", "data": ws.ticket_type_list()}
+        if method == "GET" and parts == ["data_attributes"]:
+            model = query.get("model", ["contact"])[0]
+            if model not in ("contact", "company", "conversation"):
+                return 400, {}, _error("parameter_invalid", "model: contact, company, conversation")
+            return 200, {}, {"type": "list", "data": ws.data_attribute_list(model)}
         if method == "GET" and len(parts) == 3 and parts[0] == "contacts":
             return self._contact_list(parts[1], parts[2], query, headers)
         if method == "POST" and parts in (["conversations", "search"], ["tickets", "search"]):

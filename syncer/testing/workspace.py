@@ -85,6 +85,11 @@ class Workspace:
     contact_segments: dict[str, list[str]] = field(default_factory=dict)
     tag_applied: dict[tuple[str, str], int] = field(default_factory=dict)  # (contact, tag)
     plans: dict[str, str] = field(default_factory=dict)  # plan name -> id
+    # GET /ticket_types: type name -> its attributes' names (a ticket's type is added too)
+    ticket_types: dict[str, list[str]] = field(default_factory=dict)
+    # GET /data_attributes: custom attributes defined without any object holding one yet,
+    # by model (contact, company, conversation); those the objects hold are listed too
+    attributes: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000), repr=False)
 
@@ -350,6 +355,73 @@ class Workspace:
                 }
                 for i in self.contact_tags.get(contact_id, [])
             ]
+
+    def add_ticket_type(self, name: str, attributes: tuple[str, ...] = ()) -> None:
+        """A ticket type with its attributes (the default title and description, and
+        `attributes`), as `GET /ticket_types` lists it."""
+        with self.lock:
+            known = self.ticket_types.setdefault(name, ["_default_title_", "_default_description_"])
+            known.extend(a for a in attributes if a not in known)
+
+    def define_attribute(self, model: str, name: str) -> None:
+        """A custom data attribute (contact, company or conversation) no object holds yet."""
+        with self.lock:
+            self.attributes.setdefault(model, set()).add(name)
+
+    def segment_list(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(segment) for segment in self.segments.values()]
+
+    def ticket_type_list(self) -> list[dict[str, Any]]:
+        """listTicketTypes' `data`: each type with `ticket_type_attributes.data[].name`."""
+        with self.lock:
+            types = {n: list(a) for n, a in self.ticket_types.items()}
+            for ticket in self.tickets.values():
+                name = ticket["ticket_type"]["name"]
+                known = types.setdefault(name, ["_default_title_", "_default_description_"])
+                known.extend(a for a in ticket.get("ticket_attributes", {}) if a not in known)
+        return [
+            {
+                "type": "ticket_type",
+                "id": "t-" + name,
+                "name": name,
+                "archived": False,
+                "ticket_type_attributes": {
+                    "type": "list",
+                    "data": [
+                        {"type": "ticket_type_attribute", "name": a, "data_type": "string"}
+                        for a in attributes
+                    ],
+                },
+            }
+            for name, attributes in types.items()
+        ]
+
+    def data_attribute_list(self, model: str) -> list[dict[str, Any]]:
+        """lisDataAttributes for one model: a few standard attributes and every custom one
+        (defined, or held by an object), `full_name` `custom_attributes.NAME`."""
+        holders = {"contact": self.contacts, "company": self.companies}
+        holders["conversation"] = self.conversations
+        with self.lock:
+            names = set(self.attributes.get(model, set()))
+            for obj in holders.get(model, {}).values():
+                names.update(obj.get("custom_attributes") or {})
+        standard = [
+            {"type": "data_attribute", "name": n, "full_name": n, "model": model, "custom": False}
+            for n in ("name", "created_at")
+        ]
+        return standard + [
+            {
+                "type": "data_attribute",
+                "name": n,
+                "full_name": f"custom_attributes.{n}",
+                "model": model,
+                "custom": True,
+                "archived": False,
+                "data_type": "string",
+            }
+            for n in sorted(names)
+        ]
 
     def contact_segment_list(self, contact_id: str) -> list[dict[str, Any]] | None:
         with self.lock:
