@@ -23,7 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import binding, pipeline, probe, recovery
+from syncer import binding, pipeline, probe, recovery, webhooks
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError, StateError
@@ -352,7 +352,11 @@ def run(config: Config, *, once: bool = False) -> int:
     """Check credentials, then poll until SIGTERM (or run one cycle); returns the exit status."""
     notifier = Notifier()
     postgres = is_postgres(config.sync.database)
+    # Issue 28: `[webhooks]` hints (not for --once): the client secret is checked and the
+    # port bound before anything opens; the server closes when run() ends.
+    hooks = webhooks.listening(config.webhooks if not once else None)
     with (
+        hooks as hinted,
         # PostgreSQL's lease is taken below, after the checks: a standby is checked and ready.
         open_context(config, lock=not postgres) as ctx,
         contextlib.closing(Publisher(config.absmartly, ctx.store)) as publisher,
@@ -386,4 +390,12 @@ def run(config: Config, *, once: bool = False) -> int:
         else:
             ctx.on_progress = lambda *_: notifier.watchdog()
         daemon = Daemon(ctx, publisher, notifier, liveness, watch)
+        if hinted is not None:
+            # Issue 28: what a notification names is read and delivered at once, under the
+            # cycle's lock (one reader and one sender of the outbox at a time).
+            hinted.on_outcome = watch[0].webhook_notification if watch else None
+            lock = daemon._cycle_lock
+            hinted.start(
+                lambda hints: webhooks.read_and_deliver(ctx, publisher, lock, hints), ctx.stop
+            )
         return daemon.once() if once else daemon.run(config.sync.poll_interval)
