@@ -273,3 +273,54 @@ def test_check_workspace_names_raises_a_config_error() -> None:
     config = config_mod.parse(raw, env={})
     with pytest.raises(ConfigError, match="no ticket type 'Bg' in the workspace"):
         check_workspace_names(config, _Lists(ticket_types=[{"name": "Bug"}]))
+
+
+CONFIG_MISTAKES = [
+    (
+        "conversation_started",
+        'where.conversation.source.delivered_as = "Customer_Initiated"',
+        "goal[1].where.conversation.source.delivered_as: 'Customer_Initiated' is not a value "
+        "of conversation.source.delivered_as (admin_initiated, automated, campaigns_initiated, "
+        "customer_initiated, operator_initiated)",
+    ),
+    (
+        "conversation_rated",
+        "where.rating.score = 7",
+        "goal[1].where.rating.score: rating.score is a whole number from 1 to 5, got 7",
+    ),
+    (
+        "conversation_started",
+        "where = {}",
+        "goal[1].where: an empty table; give a condition, or leave `where` out for a goal "
+        "every event counts for",
+    ),
+    (
+        "conversation_started",
+        "where.conversation.admin_assignee_id = 0",
+        "goal[1].where.conversation.admin_assignee_id: 0 is how Intercom shows no assignee, "
+        "which conversation.admin_assignee_id reads as none; use { exists = false } "
+        "(unassigned) or { exists = true } (assigned)",
+    ),
+]
+
+
+@pytest.mark.parametrize("command", ["check", "sync", "run"])
+@pytest.mark.parametrize(("kind", "where", "line"), CONFIG_MISTAKES)
+def test_a_value_that_cannot_match_is_refused_before_intercom_is_asked(
+    command: str,
+    kind: str,
+    where: str,
+    line: str,
+    fake_intercom: FakeIntercom,
+    write_config: Callable[..., Path],
+    cli: Callable,
+    tmp_path: Path,
+    secrets: None,
+) -> None:
+    text = config_text(fake_intercom.url, tmp_path / "s.db", extra=_rule(kind, where))
+    config = str(write_config(text))
+    args = {"check": ("check",), "sync": ("sync", "--since", "2000-01-01"), "run": ("run",)}
+    result = cli("--config", config, *args[command])
+    assert result.code == 2
+    assert result.err.splitlines() == [f"syncer: {line}"]
+    assert not fake_intercom.requests and not (tmp_path / "s.db").exists()
