@@ -34,14 +34,21 @@ def words(workspace: Mapping[str, Any]) -> str:
 
 
 def bind(store: Store, me: Mapping[str, Any], *, write: bool = True) -> dict[str, str]:
-    """The workspace the token reads, recorded at the first run (with `write`); a
-    ConfigError naming both if the database belongs to another."""
+    """The workspace the token reads, recorded at the first command (with `write`); a
+    ConfigError naming both if the state belongs to another (the app's `id_code`, or its
+    region: R-me), or if `GET /me` names no workspace at all, whose state this could not be
+    told from another's."""
     found = workspace_of(me)
     if not found["id_code"]:
-        return found  # an answer without an app: nothing to bind to
+        raise ConfigError(
+            "intercom: GET /me named no workspace (no app.id_code), so the state cannot be "
+            "bound to one; check that intercom.token_env holds a workspace's access token"
+        )
     bound = store.notes().get(NOTE)
     if isinstance(bound, Mapping) and bound.get("id_code"):
-        if bound.get("id_code") != found["id_code"]:
+        regions = (bound.get("region"), found["region"])
+        other_region = all(regions) and regions[0] != regions[1]
+        if bound.get("id_code") != found["id_code"] or other_region:
             raise ConfigError(
                 f"the token reads workspace {words(found)}, but {store.where} holds the state "
                 f"of workspace {words(bound)}; use that workspace's token, or another "

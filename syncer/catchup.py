@@ -18,7 +18,7 @@ from syncer.errors import ConfigError, SyncerError
 from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
 from syncer.progress import Progress
-from syncer.runtime import open_context
+from syncer.runtime import DRY_RUN, SYNC, open_context
 from syncer.store.outbox import Goal
 from syncer.timeparse import iso
 
@@ -89,8 +89,9 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
                 unattributed[goal.reason or "-"] += 1
         sys.stdout.flush()
 
-    with open_context(config, scratch=True) as ctx, stopping_on_signals(ctx) as caught:
-        pipeline.check_tag_names(ctx)
+    stop = threading.Event()
+    with stopping_on_signals(stop) as caught, open_context(config, DRY_RUN, stop=stop) as opened:
+        ctx = opened.ctx
         ctx.on_new = on_new
         results = scan_window(ctx, since, until, now)
         if caught:
@@ -140,29 +141,32 @@ class _Hushed(logging.Filter):
 
 
 @contextlib.contextmanager
-def stopping_on_signals(ctx: Context) -> Iterator[list[int]]:
-    """SIGINT and SIGTERM alike stop the run between pages: every wait (a backoff, a
-    rate-limit window) ends at once and what was read is committed. Yields the signals
-    caught; a second one stops at once (KeyboardInterrupt)."""
-    ctx.client.pacer.stop = ctx.stop  # Intercom's waits end with the run's
+def stopping_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM alike set `stop`, the run's (which ends every wait, a backoff or a
+    rate-limit window, at once), so it stops between pages and what was read is committed.
+    Yields the signals caught; a second one stops at once (KeyboardInterrupt)."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught  # signals reach the main thread only: a sync run in another one has none
         return
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
+    def stopping(signum: int, _frame: FrameType | None) -> None:
         if caught:
             raise KeyboardInterrupt
         caught.append(signum)
-        ctx.stop.set()
+        stop.set()
 
     hushed = _Hushed(caught)
     ours = [h for h in logging.getLogger().handlers if h.get_name() == "syncer"]
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
     for handler in ours:
         handler.addFilter(hushed)
     try:
         yield caught
+    except SyncerError:
+        if caught:  # what the stop cut short (a request given up): end as Ctrl-C does
+            raise KeyboardInterrupt from None
+        raise
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -212,12 +216,13 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
     the next run. SIGINT or SIGTERM stop it between pages, as Ctrl-C ends a command: one
     line, exit 130.
     """
+    stop = threading.Event()
     with (
-        open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.store)) as pub,
-        stopping_on_signals(ctx) as caught,
+        stopping_on_signals(stop) as caught,
+        open_context(config, SYNC, stop=stop) as opened,
     ):
-        pipeline.check_tag_names(ctx)
+        ctx, pub = opened.ctx, opened.publisher
+        assert pub is not None
         early = DrainResult()
         progress = Progress(
             since,

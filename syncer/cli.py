@@ -18,13 +18,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from syncer import __version__, words
 from syncer import config as config_mod
-from syncer.errors import ConfigError, SyncerError
+from syncer.errors import ConfigError, OutputError, ReaderGone, SyncerError
 from syncer.logs import RedactSecrets
 from syncer.logs import setup as setup_logging
 from syncer.timeparse import shown, to_epoch
@@ -39,10 +39,6 @@ EPILOG = (
     "Exit status: 0 done, 1 runtime failure, 2 usage or configuration error, 130 interrupted. "
     "The global options (--config, --log-level, --log-format) go before or after COMMAND."
 )
-
-
-class OutputError(SyncerError):
-    """stdout cannot be written (a full disk, an I/O error): exit 1, saying so."""
 
 
 class _Output:
@@ -70,11 +66,6 @@ class _Output:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
-
-
-class ReaderGone(BaseException):
-    """stdout's reader went away (`syncer sync --dry-run | head -1`). A BaseException, so
-    that the scans' handlers of odd errors let it through and the command ends quietly."""
 
 
 @dataclass
@@ -575,7 +566,7 @@ def _print_rows(
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    with _writing(_load(args, secrets=())) as store:
+    with _operating(args) as store:
         count = store.retry_dead(args.keys)
     print(f"{words.count(count, 'dead event')} pending again; the next sync or cycle sends them")
     return EXIT_OK
@@ -583,11 +574,12 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 def cmd_outbox_resolve(args: argparse.Namespace) -> int:
     from syncer import recovery
-    from syncer.runtime import open_context
+    from syncer.runtime import RESOLVE, open_context
     from syncer.store import outbox
 
     config = _load(args, secrets=("intercom",))
-    with open_context(config, lock=False) as ctx:
+    with open_context(config, RESOLVE) as opened:
+        ctx = opened.ctx
         # Fresh lookups: the point is to see contacts as they are now.
         if args.refilter:
             before = ctx.store.counts()
@@ -616,26 +608,29 @@ def cmd_parked_list(args: argparse.Namespace) -> int:
 
 
 def cmd_parked_retry(args: argparse.Namespace) -> int:
-    with _writing(_load(args, secrets=())) as store:
+    with _operating(args) as store:
         count = store.retry_parked(args.ids)
     print(f"{words.count(count, 'parked object')} to retry at the next cycle or sync")
     return EXIT_OK
 
 
 def cmd_parked_drop(args: argparse.Namespace) -> int:
-    with _writing(_load(args, secrets=())) as store:
+    with _operating(args) as store:
         count = store.drop_parked(args.ids)
     print(f"{words.count(count, 'parked object')} dropped; their events will not be read")
     return EXIT_OK
 
 
-def _writing(config: config_mod.Config) -> Store:
+@contextlib.contextmanager
+def _operating(args: argparse.Namespace) -> Iterator[Store]:
     """The state database for an operator's short command. No single-writer lock: a short
     transaction beside a running daemon is safe (the database serialises writers), and the
-    operator should not have to stop the service for it."""
-    from syncer.store.db import open_store
+    operator should not have to stop the service for it. With the Intercom token at hand,
+    the workspace it reads must be the state's, as for every command."""
+    from syncer.runtime import OPERATOR, open_context
 
-    return open_store(config.sync, lock=False)
+    with open_context(_load(args, secrets=()), OPERATOR) as opened:
+        yield opened.store
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -655,7 +650,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    with _writing(_load(args, secrets=())) as store:
+    with _operating(args) as store:
         goals, contacts = store.forget(args.contact, args.email)
     who = f"contact {args.contact}" if args.contact else f"email {args.email}"
     if not goals and not contacts:

@@ -23,19 +23,17 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import binding, pipeline, probe, recovery, webhooks
+from syncer import learned, pipeline, probe, recovery
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
-from syncer.errors import PermanentError, RetryableError, StateError
+from syncer.errors import PermanentError, RetryableError
 from syncer.intercom.client import who
 from syncer.learned import PartsReading
 from syncer.metrics import Health, Metrics, serve
 from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
 from syncer.recovery import Retried
-from syncer.runtime import open_context
-from syncer.store.db import is_postgres
-from syncer.store.lease import PgLease, holder, wait_for
+from syncer.runtime import RUN, RUN_ONCE, open_context
 
 log = logging.getLogger("syncer.daemon")
 
@@ -152,7 +150,7 @@ class Daemon:
         publisher: Publisher,
         notifier: Notifier,
         liveness: Liveness | None = None,
-        watch: tuple[Metrics, Health] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.ctx = ctx
         self.publisher = publisher
@@ -196,10 +194,11 @@ class Daemon:
                 extra={"fields": report.fields()},
             )
             if self.watch is not None:
-                metrics, health = self.watch
-                metrics.cycle(report.seconds, report.complete, report.reconciled, self.ctx.store)
+                self.watch.metrics.cycle(
+                    report.seconds, report.complete, report.reconciled, self.ctx.store
+                )
                 if report.complete:
-                    health.last_cycle = time.time()
+                    self.watch.health.last_cycle = time.time()
             if report.failures:
                 pipeline.record_error(self.ctx, report.failures[0])
             self.ctx.store.note("last_cycle", {"at": time.time(), "summary": report.summary()})
@@ -263,68 +262,46 @@ class Daemon:
         return self.exit_code
 
 
-def _watch(config: Config, ctx: Context, publisher: Publisher) -> tuple[Metrics, Health] | None:
-    """With `[metrics] listen`: the hooks that feed Prometheus, and the server."""
-    if config.metrics_listen is None:
-        return None
-    metrics = Metrics()
-    health = Health(config.sync.poll_interval)
-    health.database = ctx.store.pending
-    ctx.client.transport.on_answer = metrics.intercom_answer
-    ctx.on_new = metrics.found
-    publisher.on_verdict = metrics.verdict
-    metrics.active.set(1)
-    serve(config.metrics_listen, metrics, health)
-    return metrics, health
+@dataclass
+class Watch:
+    """With `[metrics] listen`: what feeds Prometheus and answers /healthz."""
+
+    metrics: Metrics
+    health: Health
+
+    def active(self, active: bool) -> None:
+        self.metrics.active.set(int(active))
+        self.health.standby = not active
+        if active:
+            self.health.started = time.time()
 
 
-def _take_lease(
-    ctx: Context,
-    notifier: Notifier,
-    *,
-    once: bool,
-    watch: tuple[Metrics, Health] | None = None,
-) -> bool:
-    """Become the active instance: at once for `--once` (or fail), else stand by, ready and
-    retrying every few seconds, until the lease is free or SIGTERM comes (False)."""
-    lease = PgLease(ctx.store.engine)
-    if once and not lease.try_acquire():
-        raise StateError(f"another syncer is active on this database ({holder(ctx.store.engine)})")
-    if not once:
-        told: list[str | None] = []
+def _take_lease(ctx: Context, notifier: Notifier, watch: Watch | None) -> bool:
+    """Stand by, ready and retrying every few seconds, until the lease is free (True) or
+    SIGTERM comes (False)."""
+    told: list[str | None] = []
 
-        def waiting(active: str | None) -> None:
-            if watch is not None:
-                watch[0].active.set(0)
-                watch[1].standby = True
-            if not told:
-                log.info("standing by: %s holds the lease", active or "another instance")
-                notifier.ready(f"standby; active: {active or 'another instance'}")
-            told.append(active)
+    def waiting(active: str | None) -> None:
+        if watch is not None:
+            watch.active(False)
+        if not told:
+            log.info("standing by: %s holds the lease", active or "another instance")
+            notifier.ready(f"standby; active: {active or 'another instance'}")
+        told.append(active)
 
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-        for sig in previous:
-            signal.signal(sig, lambda *_: ctx.stop.set())
-        try:
-            if not wait_for(lease, ctx.stop, waiting, every=ctx.config.sync.lease_retry):
-                lease.close()
-                return False
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    ctx.store.fence = lease
+    store = ctx.store
+    if not store.take_lease(stop=ctx.stop, on_wait=waiting, every=ctx.config.sync.lease_retry):
+        return False
     if watch is not None:
-        watch[0].active.set(1)
-        watch[1].standby = False
-        watch[1].started = time.time()
-    log.info("this instance is active (%s)", lease.holder)
+        watch.active(True)
+    log.info("this instance is active (%s)", store.lease_holder or "this process")
     return True
 
 
-def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
+def _probe(ctx: Context, watch: Watch | None) -> None:
     """The assumptions register's probes, once at start: a warning (and a metric) for each
     contradiction; the reading of `count_conversation_parts` they show, and the search
-    fields they find unreliable, are used at once."""
+    fields they find unreliable, are used at once and kept for every later command."""
     probed = probe.run(
         ctx.client, int(time.time()), ctx.config.sync.reconcile_window, stop=ctx.stop
     )
@@ -333,15 +310,22 @@ def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
     for finding in probed.findings:
         if watch is not None:
             contradicted = finding.verdict == probe.CONTRADICTED
-            watch[0].contradicted.labels(entry=finding.entry).set(int(contradicted))
+            watch.metrics.contradicted.labels(entry=finding.entry).set(int(contradicted))
         if finding.verdict == probe.CONTRADICTED:
             log.warning("probe %s contradicted: %s", finding.entry, finding.evidence)
         else:
             log.info("probe %s %s: %s", finding.entry, finding.verdict, finding.evidence)
     if probed.parts_reading is not None:
-        ctx.parts = PartsReading(probed.parts_reading)
+        ctx.parts = PartsReading(
+            probed.parts_reading,
+            confirmed=True,
+            on_change=lambda reading: learned.keep_parts(ctx.store, reading),
+        )
+        learned.keep_parts(ctx.store, probed.parts_reading)
+    if probed.unsearched != ctx.unsearched:
+        learned.keep_unsearched(ctx.store, probed.unsearched)
+    ctx.unsearched = probed.unsearched
     if probed.unsearched:
-        ctx.unsearched = probed.unsearched
         log.warning(
             "searching without %s: filters on them are checked on each item instead",
             ", ".join(sorted(probed.unsearched)),
@@ -351,32 +335,33 @@ def _probe(ctx: Context, watch: tuple[Metrics, Health] | None) -> None:
 def run(config: Config, *, once: bool = False) -> int:
     """Check credentials, then poll until SIGTERM (or run one cycle); returns the exit status."""
     notifier = Notifier()
-    postgres = is_postgres(config.sync.database)
-    # Issue 28: `[webhooks]` hints (not for --once): the client secret is checked and the
-    # port bound before anything opens; the server closes when run() ends.
-    hooks = webhooks.listening(config.webhooks if not once else None)
-    with (
-        hooks as hinted,
-        # PostgreSQL's lease is taken below, after the checks: a standby is checked and ready.
-        open_context(config, lock=not postgres) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.store)) as publisher,
-    ):
-        ctx.client.pacer.stop = ctx.stop  # SIGTERM ends Intercom's backoffs and waits too
-        # From the first moment: in a container the syncer is PID 1, and the kernel drops a
-        # signal PID 1 has no handler for, so a stop during the checks and probes would be
-        # ignored until the runtime kills it.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: ctx.stop.set())
-        me = ctx.client.me()  # a refused token stops here, before READY=1
-        binding.bind(ctx.store, me)  # another workspace's token stops here too
-        pipeline.check_tag_names(ctx)  # a goal's tag the workspace lacks: exit 2, as `check`
-        log.info("Intercom: %s", who(me))
+    stop = threading.Event()
+    # From the first moment: in a container the syncer is PID 1, and the kernel drops a
+    # signal PID 1 has no handler for, so a stop during the checks and probes would be
+    # ignored until the runtime kills it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    watched = config.metrics_listen is not None and not once  # --once serves no metrics
+    metrics = Metrics() if watched else None
+    command = RUN_ONCE if once else RUN
+    # The token, the workspace and the goals' names are checked on opening (a refusal stops
+    # here, before READY=1); PostgreSQL's lease is taken below, after the checks, so that a
+    # standby is checked and ready.
+    with open_context(config, command, stop=stop, metrics=metrics) as opened:
+        ctx, publisher = opened.ctx, opened.publisher
+        assert publisher is not None
+        log.info("Intercom: %s", who(opened.me))
         try:
             log.info("Collector: %s", check_key(config.absmartly))
         except RetryableError as exc:
             log.warning("%s; delivery will retry", exc)
-        watch = _watch(config, ctx, publisher) if not once else None
-        if postgres and not _take_lease(ctx, notifier, once=once, watch=watch):
+        watch = None
+        if metrics is not None and config.metrics_listen is not None:
+            watch = Watch(metrics, Health(config.sync.poll_interval))
+            watch.health.database = ctx.store.pending
+            metrics.active.set(1)
+            serve(config.metrics_listen, metrics, watch.health)
+        if command.wait_for_lease and not _take_lease(ctx, notifier, watch):
             return 0  # stopped while standing by
         if not once:
             _probe(ctx, watch)
@@ -390,12 +375,4 @@ def run(config: Config, *, once: bool = False) -> int:
         else:
             ctx.on_progress = lambda *_: notifier.watchdog()
         daemon = Daemon(ctx, publisher, notifier, liveness, watch)
-        if hinted is not None:
-            # Issue 28: what a notification names is read and delivered at once, under the
-            # cycle's lock (one reader and one sender of the outbox at a time).
-            hinted.on_outcome = watch[0].webhook_notification if watch else None
-            lock = daemon._cycle_lock
-            hinted.start(
-                lambda hints: webhooks.read_and_deliver(ctx, publisher, lock, hints), ctx.stop
-            )
         return daemon.once() if once else daemon.run(config.sync.poll_interval)

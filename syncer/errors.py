@@ -7,15 +7,23 @@
     │   │   └── IntercomObjectError   one object's request failed: park it, read the rest
     │   ├── CollectorUnavailable
     │   └── ScanIncomplete     a slice could not be read to its end
-    └── PermanentError         stop: a person has to act (exit 1)
-        ├── AuthError          a credential was refused (IntercomAuthError, CollectorAuthError)
-        └── StateError         the database cannot be used (locked, newer schema, unwritable)
+    ├── PermanentError         stop: a person has to act (exit 1)
+    │   ├── AuthError          a credential was refused (IntercomAuthError, CollectorAuthError)
+    │   └── StateError         the database cannot be used (locked, newer schema, unwritable)
+    │       └── LeaseLost      another instance took over: this one stops writing
+    └── OutputError            stdout cannot be written (exit 1)
+
+Beside the tree: `Stopped` (an httpx transport error, so the SDK and httpx pass it through
+as what it is: a request not sent because the process stops) and `ReaderGone` (a
+BaseException: stdout's reader went away, which ends a command quietly).
 
 Foreign errors (the SDK's, httpx's, SQLAlchemy's) are translated at the edge of the module
 that calls them, and nowhere else. Messages never contain a secret's value.
 """
 
 from __future__ import annotations
+
+import httpx
 
 
 class SyncerError(Exception):
@@ -73,3 +81,20 @@ class CollectorAuthError(AuthError):
 
 class StateError(PermanentError):
     """The state database cannot be used."""
+
+
+class LeaseLost(StateError):
+    """This instance no longer holds the lease: another took over, or its session ended."""
+
+
+class OutputError(SyncerError):
+    """stdout cannot be written (a full disk, an I/O error): exit 1, saying so."""
+
+
+class ReaderGone(BaseException):
+    """stdout's reader went away (`syncer sync --dry-run | head -1`). A BaseException, so
+    that the scans' handlers of odd errors let it through and the command ends quietly."""
+
+
+class Stopped(httpx.TransportError):
+    """The process stopped while this request waited for a rate-limit window: it was not sent."""

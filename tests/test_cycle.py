@@ -13,7 +13,7 @@ from syncer import config as config_mod
 from syncer.absmartly.publisher import Publisher
 from syncer.daemon import run_cycle
 from syncer.pipeline import Context
-from syncer.runtime import open_context
+from syncer.runtime import RUN_ONCE, open_context
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from tests.conftest import COLLECTOR_KEY, INTERCOM_TOKEN, config_text
@@ -25,11 +25,9 @@ def cycle_context(path: Path) -> Iterator[tuple[Context, Publisher]]:
     """What `syncer run` opens, in-process, so a test can run cycles one at a time."""
     env = {"INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN, "ABSMARTLY_API_KEY": COLLECTOR_KEY}
     config = config_mod.load(path, env=env)
-    with (
-        open_context(config) as ctx,
-        contextlib.closing(Publisher(config.absmartly, ctx.store)) as pub,
-    ):
-        yield ctx, pub
+    with open_context(config, RUN_ONCE) as opened:
+        assert opened.publisher is not None
+        yield opened.ctx, opened.publisher
 
 
 def test_an_idle_cycle_costs_one_search_per_enabled_scan(

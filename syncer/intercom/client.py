@@ -16,6 +16,7 @@ their text (which holds headers and bodies) is never shown.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from pydantic import BaseModel
 from syncer.config import IntercomSettings
 from syncer.errors import IntercomAuthError, IntercomObjectError, IntercomUnavailable
 from syncer.intercom.transport import PacedRetryTransport, Pacer, ShardedTransport
+from syncer.retries import INTERCOM
 
 API_VERSION: Final = "2.14"
 PER_PAGE: Final = 150
@@ -59,16 +61,21 @@ class IntercomClient:
         *,
         pacer: Pacer | None = None,
         inner: httpx.BaseTransport | None = None,
-        attempts: int = 8,
+        attempts: int = INTERCOM.attempts,
         sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+        on_answer: Callable[[str, int, int | None], None] | None = None,
     ) -> None:
+        """`stop` ends every wait (a rate-limit window, a backoff) at once; `on_answer` is
+        told of every answer (metrics)."""
         self.settings = settings
-        self.pacer = pacer or Pacer()
+        self.pacer = pacer or Pacer(stop=stop)
         self.transport = PacedRetryTransport(
             inner or ShardedTransport(settings.concurrency + 2),
             self.pacer,
             attempts=attempts,
             sleep=sleep,
+            on_answer=on_answer,
         )
         # The SDK sends no Intercom-Version of its own: without it the app's default version
         # would decide the shapes we parse.

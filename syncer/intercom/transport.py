@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from syncer import retries
+from syncer.errors import Stopped
 from syncer.retries import INTERCOM, INTERCOM_RATE_LIMIT
 
 log = logging.getLogger("syncer.intercom")
@@ -59,10 +60,6 @@ class ShardedTransport(httpx.BaseTransport):
     def close(self) -> None:
         for pool in self._pools:
             pool.close()
-
-
-class Stopped(httpx.TransportError):
-    """The process stopped while this request waited for a rate-limit window: it was not sent."""
 
 
 class Pacer:

@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from syncer.config import SyncSettings
-from syncer.errors import ConfigError, StateError
-from syncer.store.lease import KEY, LeaseLost, PgLease, holder
+from syncer.errors import ConfigError, LeaseLost, StateError
+from syncer.store.lease import KEY
 from syncer.store.store import READ_ONLY, Store
 
 log = logging.getLogger("syncer.store")
@@ -377,13 +377,7 @@ def _open_postgres(
         session_kept(engine, where)
         store = Store(engine, f"postgresql {where}")
         if writer and lock:
-            lease = PgLease(engine)
-            if not lease.try_acquire():
-                active = holder(engine) or "another instance"
-                raise StateError(
-                    f"{where}: another syncer is active on this database ({active}); stop it first"
-                )
-            store.fence = lease
+            store.take_lease()
     except BaseException:
         engine.dispose()
         raise

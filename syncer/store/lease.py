@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 
 from syncer import retries
-from syncer.errors import StateError
+from syncer.errors import LeaseLost
 
 KEY = 0x53594E43  # "SYNC": one lock per workspace schema, so one active syncer per workspace
 RETRY_SECONDS = 5.0
@@ -64,10 +64,6 @@ class LeaseKey:
         if not self.schema:
             return where + "AND classid = 0 AND objid = :k1 AND objsubid = 1", {"k1": KEY}
         return where + "AND classid = :k1 AND objid = :k2 AND objsubid = 2", self._args
-
-
-class LeaseLost(StateError):
-    """This instance no longer holds the lease: another took over, or its session ended."""
 
 
 class PgLease:

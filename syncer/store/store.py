@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
-from syncer.store import outbox, parking, state, tables
+from syncer.errors import StateError
+from syncer.store import lease, outbox, parking, state, tables
 from syncer.store.outbox import Goal
 from syncer.store.parking import Parked
 from syncer.store.state import Cursor
@@ -57,6 +58,45 @@ class Store:
         if self.fence is not None:
             self.fence.close()
             self.fence = None
+
+    # -- the lease (PostgreSQL) ------------------------------------------------------------
+
+    def holder(self) -> str | None:
+        """Who holds the lease now (PostgreSQL), or None: nobody, or SQLite, whose single
+        writer is a file lock taken when the database is opened."""
+        return lease.holder(self.engine) if self.dialect == "postgresql" else None
+
+    def take_lease(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[str | None], None] | None = None,
+        every: float = lease.RETRY_SECONDS,
+    ) -> bool:
+        """Become the one writer (PostgreSQL; SQLite took its lock on opening). Without
+        `stop`: now, or a StateError naming the holder. With it: stand by, telling `on_wait`
+        who holds it, until it is free (True) or `stop` is set (False)."""
+        if self.dialect != "postgresql" or self.fence is not None:
+            return True
+        taken = lease.PgLease(self.engine)
+        if stop is None:
+            if not taken.try_acquire():
+                taken.close()
+                active = lease.holder(self.engine, taken.key) or "another instance"
+                raise StateError(
+                    f"{self.where}: another syncer is active on this database ({active}); "
+                    "stop it first"
+                )
+        elif not lease.wait_for(taken, stop, on_wait or (lambda _: None), every=every):
+            taken.close()
+            return False
+        self.fence = taken
+        return True
+
+    @property
+    def lease_holder(self) -> str | None:
+        """This instance's name in the lease, once it holds it."""
+        return self.fence.holder if isinstance(self.fence, lease.PgLease) else None
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:

@@ -128,14 +128,20 @@ def test_a_signal_ends_a_collector_backoff(
     assert not fake_collector.accepted
 
 
+@pytest.mark.parametrize("storm", ["searches", "everything"])
 def test_sigterm_ends_an_intercom_429_storm(
-    start: Callable[[FakeIntercom], Syncing], fake_intercom: FakeIntercom
+    storm: str, start: Callable[[FakeIntercom], Syncing], fake_intercom: FakeIntercom
 ) -> None:
-    """Intercom answers 429 with Retry-After: 30 to everything: every scan waits in its
-    retry's backoff when SIGTERM comes, and the process ends at once."""
-    fake_intercom.fail(429, times=10**6, headers={"Retry-After": "30"})
+    """Intercom answers 429 with Retry-After: 30 to every search (every scan waits in its
+    retry's backoff), or to everything (the first `GET /me` waits): SIGTERM comes, and the
+    process ends at once."""
+    only = {"method": "POST"} if storm == "searches" else {}
+    fake_intercom.fail(429, times=10**6, headers={"Retry-After": "30"}, **only)
     syncing = start(fake_intercom)
-    syncing.wait_for(lambda lines: count(lines, "intercom: 429 on POST ") >= len(KINDS))
+    if storm == "searches":
+        syncing.wait_for(lambda lines: count(lines, "intercom: 429 on POST ") >= len(KINDS))
+    else:
+        syncing.wait_for(lambda lines: count(lines, "intercom: 429 on GET /me") >= 1)
     code, seconds, after = syncing.stop(signal.SIGTERM)
     assert_ended_in_one_line(code, seconds, after, "\n".join(syncing.lines))
 

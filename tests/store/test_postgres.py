@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
-from syncer.errors import StateError
+from syncer.errors import LeaseLost, StateError
 from syncer.store.db import open_database
-from syncer.store.lease import LeaseLost, PgLease, holder
+from syncer.store.lease import PgLease, holder
 from syncer.store.outbox import Goal
 
 

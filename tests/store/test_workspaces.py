@@ -147,8 +147,8 @@ def test_a_token_of_another_workspace_is_refused_before_anything_is_read(
         status = _run(first, "status")
         assert "Fake workspace us" in status.stdout
         check = _run(other, "check")
-        assert check.returncode == 1
-        assert "intercom   FAILED  the token reads workspace 'Fake workspace eu'" in check.stdout
+        assert check.returncode == 2, check.stderr
+        assert "the token reads workspace 'Fake workspace eu'" in check.stderr
 
 
 # -- poolers ------------------------------------------------------------------------------
