@@ -124,9 +124,11 @@ class SyncSettings:
     start: int | None  # None: "now", resolved when a fresh database first scans
     password: str = field(default="", repr=False)  # PostgreSQL's, from sync.password_env
     schema: str = ""  # PostgreSQL: the workspace's own schema ("": the default, public)
-    # Measured in bench/freshness.py: p95 event-to-Collector 18 s at 10/10, for 0.2 % of the
-    # rate budget when idle; the overlap and the reconciliation pass catch what indexes late.
-    poll_interval: int = 10
+    # Measured in bench/freshness.py (issue 28): each cycle reads up to now and delivers at
+    # once, so freshness is about the poll interval; 3 s costs 20 searches a minute per
+    # scan when idle (0.8 % of the budget for the four default goals). `settle` is how far
+    # behind now the cursor hands over; the overlap and the reconciliation pass read again.
+    poll_interval: int = 3
     settle: int = 10
     overlap: int = 300
     slice_seconds: int = 86_400
@@ -141,6 +143,17 @@ class SyncSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """`[webhooks]`: Intercom's app notifications taken as hints to read an object at once
+    (syncer/webhooks.py). The secret is read from the environment when `run` starts."""
+
+    listen: str  # host:port, behind the operator's TLS reverse proxy
+    path: str
+    client_secret_env: str  # the name of the variable, not the secret
+    client_secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     intercom: IntercomSettings
     absmartly: CollectorSettings
@@ -149,6 +162,7 @@ class Config:
     sync: SyncSettings
     path: Path | None = None
     metrics_listen: str | None = None  # "host:port" for /metrics and /healthz; None: off
+    webhooks: WebhookSettings | None = None  # Intercom's app webhooks as hints; None: off
 
     def enabled_goals(self) -> list[GoalSettings]:
         return [goal for goal in self.goals if goal.enabled]
@@ -301,8 +315,45 @@ def parse(
     goals = _goals(root)
     sync = _sync(_Table(root.get("sync", dict, {}), "sync"), path, env)
     listen = _metrics(_Table(root.get("metrics", dict, {}), "metrics"))
+    webhooks = _webhooks(_Table(root.get("webhooks", dict, {}), "webhooks"), env)
     root.finish()
-    return Config(intercom, absmartly, units, goals, sync, path, listen)
+    return Config(intercom, absmartly, units, goals, sync, path, listen, webhooks)
+
+
+def _webhooks(table: _Table, env: Mapping[str, str]) -> WebhookSettings | None:
+    """`[webhooks]` (issue 28): off unless `listen` is set. The client secret is needed only
+    by `run`, which refuses to start without it (the other commands never listen)."""
+    listen = table.get("listen", str, None)
+    path = table.text("path", "/intercom/webhooks")
+    variable, secret = _secret(
+        table, "client_secret_env", "INTERCOM_CLIENT_SECRET", env, needed=False, header=False
+    )
+    table.finish()
+    if listen is None:
+        return None
+    _host_port("webhooks.listen", listen)
+    if not path.startswith("/") or not _printable_ascii(path) or " " in path or "?" in path:
+        raise ConfigError(
+            f"webhooks.path: expected a URL path like /intercom/webhooks, got {_shown(path)!r}"
+        )
+    return WebhookSettings(str(listen), path, variable, secret)
+
+
+def _host_port(key: str, listen: str) -> None:
+    """`host:port`, or `[v6]:port`, with a port in 1..65535."""
+    host, _, port = listen.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if (
+        not host.strip("[]")
+        or not (port.isascii() and port.isdigit())
+        or not 0 < int(port) < 65_536
+        or not _printable_ascii(host)
+        or (":" in host and not bracketed)
+    ):
+        raise ConfigError(
+            f"{key}: expected host:port (127.0.0.1:8473, or [::1]:8473 for IPv6), "
+            f"got {_shown(listen)!r}"
+        )
 
 
 def _metrics(table: _Table) -> str | None:
@@ -612,7 +663,7 @@ def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSetti
         start=start,
         password=password,
         schema=_schema(table, database),
-        poll_interval=table.integer("poll_interval", 10, minimum=5, maximum=3_600),
+        poll_interval=table.integer("poll_interval", 3, minimum=2, maximum=3_600),
         settle=table.integer("settle", 10, maximum=3_600),
         overlap=table.integer("overlap", 300, maximum=DAY),
         slice_seconds=table.integer("slice", DAY, minimum=60, maximum=366 * DAY),

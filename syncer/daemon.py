@@ -23,7 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import learned, pipeline, probe, recovery
+from syncer import learned, pipeline, probe, recovery, webhooks
 from syncer.absmartly.publisher import Publisher, check_key
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError
@@ -344,10 +344,13 @@ def run(config: Config, *, once: bool = False) -> int:
     watched = config.metrics_listen is not None and not once  # --once serves no metrics
     metrics = Metrics() if watched else None
     command = RUN_ONCE if once else RUN
+    # Issue 28: `[webhooks]` hints (not for --once): the client secret is checked and the
+    # port bound before anything opens; the server closes when run() ends.
+    hooks = webhooks.listening(config.webhooks if not once else None)
     # The token, the workspace and the goals' names are checked on opening (a refusal stops
     # here, before READY=1); PostgreSQL's lease is taken below, after the checks, so that a
     # standby is checked and ready.
-    with open_context(config, command, stop=stop, metrics=metrics) as opened:
+    with hooks as hinted, open_context(config, command, stop=stop, metrics=metrics) as opened:
         ctx, publisher = opened.ctx, opened.publisher
         assert publisher is not None
         log.info("Intercom: %s", who(opened.me))
@@ -375,4 +378,12 @@ def run(config: Config, *, once: bool = False) -> int:
         else:
             ctx.on_progress = lambda *_: notifier.watchdog()
         daemon = Daemon(ctx, publisher, notifier, liveness, watch)
+        if hinted is not None:
+            # Issue 28: what a notification names is read and delivered at once, under the
+            # cycle's lock (one reader and one sender of the outbox at a time).
+            hinted.on_outcome = watch.metrics.webhook_notification if watch else None
+            lock = daemon._cycle_lock
+            hinted.start(
+                lambda hints: webhooks.read_and_deliver(ctx, publisher, lock, hints), ctx.stop
+            )
         return daemon.once() if once else daemon.run(config.sync.poll_interval)

@@ -124,6 +124,15 @@ class Metrics:
             ["entry"],
             registry=r,
         )
+        # Issue 28: `[webhooks]` notifications by outcome (syncer/webhooks.py: read, ping,
+        # replayed, dropped, standby, bad_signature, unknown_topic, too_large, malformed,
+        # wrong_method, wrong_path); only `read` costs an Intercom call.
+        self.webhook_notifications = Counter(
+            "syncer_webhook_notifications",
+            "Intercom webhook notifications (hints) by outcome",
+            ["outcome"],
+            registry=r,
+        )
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -147,6 +156,9 @@ class Metrics:
                 self._live[goal.key] = None
                 while len(self._live) > LIVE_KEYS:  # dead-lettered ones are never taken
                     self._live.popitem(last=False)
+
+    def webhook_notification(self, outcome: str) -> None:
+        self.webhook_notifications.labels(outcome=outcome).inc()
 
     def collector_request(self, outcome: str) -> None:
         self.collector_requests.labels(outcome=outcome).inc()

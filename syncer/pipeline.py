@@ -64,12 +64,14 @@ LOOKUP_FAILED = "contact lookup failed (parked; retried each cycle)"
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Where one scan reads: search `[lo, search_hi]`, keep events in `window`. A plan with no
-    cursor (the reconciliation pass) moves none."""
+    cursor (the reconciliation pass) moves none; one with `settled` moves it no further than
+    that, however far it read."""
 
     cursor: str | None
     lo: int
     search_hi: int
     window: Window
+    settled: int | None = None
 
 
 @dataclass
@@ -109,19 +111,26 @@ _COUNTS = (
 
 
 def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
-    """The daemon's window: from the cursor (less the overlap) to now less the settle time."""
+    """The daemon's window: from the cursor (less the overlap) to now, read and delivered in
+    this cycle; the cursor hands over only to `now - settle`, where the search index has
+    settled. What the index shows late is thus searched again by the next cycles (for
+    `settle + overlap` seconds, then by the reconciliation pass), and the event keys make
+    each read again free of duplicates."""
     sync = ctx.config.sync
-    hi = now - sync.settle
+    settled = now - sync.settle
     # A fresh database starts at sync.start; "now" is pinned here so a restart does not
     # skip what happened while it was down.
-    cursor = ctx.store.start_cursor(kind.name, sync.start if sync.start is not None else hi)
+    cursor = ctx.store.start_cursor(kind.name, sync.start if sync.start is not None else settled)
     lo = max(cursor.floor, cursor.last_value + 1 - sync.overlap)
-    return Plan(kind.name, lo, hi, Window(cursor.floor, hi))
+    # Never back: a catch-up may have handed the cursor over to a later point.
+    hand_over = max(settled, cursor.last_value)
+    return Plan(kind.name, lo, now, Window(cursor.floor, now), hand_over)
 
 
 def reconcile_plan(ctx: Context, kind: Kind, now: int) -> Plan | None:
-    """The trailing window the live scan already passed, to find what the search index
-    showed it late: `[now - settle - reconcile_window, live cursor]`. None if empty."""
+    """The trailing window the live scan already handed over, to find what the search
+    index showed it late: `[now - settle - reconcile_window, live cursor]`. None if empty.
+    (What lies past the cursor the live scans read every cycle.)"""
     cursor = ctx.store.cursor(kind.name)
     if cursor is None:
         return None
@@ -204,7 +213,8 @@ def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
             return stats
         if isinstance(step, Checkpoint):
             if plan.cursor is not None:
-                ctx.store.move_cursor(plan.cursor, step.value, plan.window.lo)
+                moved_to = step.value if plan.settled is None else min(step.value, plan.settled)
+                ctx.store.move_cursor(plan.cursor, moved_to, plan.window.lo)
             if ctx.on_progress is not None:
                 ctx.on_progress(kind.name, stats, step.value)
             continue
@@ -647,3 +657,32 @@ def record_error(ctx: Context, exc: BaseException | str) -> None:
         ctx.store.note("last_error", {"at": time.time(), "error": str(exc)})
     except Exception:  # the original error matters more than this note
         log.debug("could not record the last error", exc_info=True)
+
+
+def read_hinted(ctx: Context, hinted: Sequence[tuple[str, str]], now: int) -> ScanStats:
+    """The conversations and tickets webhook notifications named (resource, id), read now by
+    GET and stored through every scan of their resource, as the scans would store them (issue
+    28). Each scan keeps the events of its live window, from its cursor's floor to now; a
+    scan with no cursor yet (before the first cycle) reads nothing. No cursor and no
+    progress moves: the scans read these objects again and stay the truth. An object whose
+    read fails is only logged; the scans will find it."""
+    stats = ScanStats()
+    kinds = kinds_for(ctx.config, ctx.unsearched)
+    for resource in dict.fromkeys(resource for resource, _ in hinted):
+        scans = [kind for kind in kinds if kind.spec.resource == resource]
+        ids = list(dict.fromkeys(oid for r, oid in hinted if r == resource))
+        if not scans or not ids:
+            continue
+        fetch = ctx.client.conversation if resource == "conversations" else ctx.client.ticket
+        got = list(ctx.pool.map(_attempt(fetch), ids))
+        stats.fetched += len(ids)
+        failed = [r for r in got if isinstance(r, IntercomObjectError)]
+        if failed:
+            log.info("%d hinted %s could not be read (%s)", len(failed), resource, failed[0])
+        objects = [r for r in got if isinstance(r, dict)]
+        for kind in scans:
+            cursor = ctx.store.cursor(kind.name)
+            if cursor is not None and objects:
+                store_objects(ctx, kind, Window(cursor.floor, now), objects, stats)
+    stats.complete = True
+    return stats

@@ -80,7 +80,7 @@ def test_example_config_is_valid() -> None:
             lambda t: t + 'poll_interval = "60s"\n',
             "sync.poll_interval: expected an integer, got a string",
         ),
-        (lambda t: t + "poll_interval = 1\n", "sync.poll_interval: must be at least 5, got 1"),
+        (lambda t: t + "poll_interval = 1\n", "sync.poll_interval: must be at least 2, got 1"),
         (
             lambda t: t.replace("https://acme", "http://acme"),
             "absmartly.endpoint: must use https (plain http only for loopback)",
