@@ -77,11 +77,13 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
     found: Counter[str] = Counter()
     unattributed: Counter[str] = Counter()
     filtered: Counter[str] = Counter()
+    by_goal: Counter[str] = Counter()  # filtered, by the goal's name
 
     def on_new(goals: list[Goal]) -> None:
         for goal in goals:
             if goal.filtered:
                 filtered[f"{goal.name}: {goal.reason}"] += 1
+                by_goal[goal.name] += 1
             elif goal.units:
                 found[goal.name] += 1
                 emit(goal)
@@ -105,10 +107,6 @@ def dry_run(config: Config, since: int, until: int, now: int, emit: Callable[[Go
         f"{words.count(skipped, 'unreadable object')} skipped; nothing was written",
         file=sys.stderr,
     )
-    # Every filtered reason begins "where " (pipeline): what comes before is the goal's name.
-    by_goal: Counter[str] = Counter()
-    for key, count in filtered.items():
-        by_goal[key.partition(": where ")[0]] += count
     if by_goal:
         totals = [f"{name} {count}" for name, count in sorted(by_goal.items())]
         print(f"  filtered by goal: {', '.join(totals)}", file=sys.stderr)
