@@ -105,6 +105,9 @@ class GoalSettings:
     quick_replies: bool = False  # user_messaged: a contact's click on a bot's button counts
     categories: tuple[str, ...] = ("Customer",)  # ticket_created: the categories that count
     where: tuple[Condition, ...] = ()  # every one must hold (filters.py)
+    # ai_agent_resolved: None counts confirmed resolutions only; seconds, assumed ones too,
+    # once they have held that long (the contact did not come back; README "Events")
+    assumed_hold: int | None = None
 
     def admits(self, facts: Mapping[str, Any]) -> bool:
         """Whether an event of this goal's kind is one of its events at all, by the kind's
@@ -114,6 +117,10 @@ class GoalSettings:
             return False
         if facts.get("message.quick_reply") and not self.quick_replies:
             return False
+        if facts.get("ai_agent.resolution_state") == "assumed_resolution":
+            held = facts.get("ai_agent.held")
+            if self.assumed_hold is None or not isinstance(held, int) or held < self.assumed_hold:
+                return False
         category = facts.get("ticket.category")
         return not (isinstance(category, str) and category not in self.categories)
 
@@ -616,6 +623,8 @@ def _goal(table: _Table, kind: str, *, named: bool = False) -> GoalSettings:
         options["quick_replies"] = table.get("quick_replies", bool, False)
     if kind == "ticket_created":
         options["categories"] = _categories(table)
+    if kind == "ai_agent_resolved":
+        options["assumed_hold"] = _assumed_hold(table)
     options["where"] = filters.parse_where(where_raw, table.key("where"), kind)
     table.finish()
     if props_raw is None:
@@ -640,6 +649,29 @@ def _categories(table: _Table) -> tuple[str, ...]:
             f"got {value!r}"
         )
     return tuple(dict.fromkeys(value))
+
+
+RESOLUTIONS: Final = ("confirmed", "assumed")
+MAX_ASSUMED_HOLD: Final = 30 * DAY
+
+
+def _assumed_hold(table: _Table) -> int | None:
+    """`resolutions`: "confirmed" (the default) or "assumed"; `assumed_hold`, the seconds
+    an assumed resolution must hold before it counts (24 h unless given), only with
+    "assumed": beside "confirmed" it would do nothing."""
+    resolutions = table.get("resolutions", str, "confirmed")
+    if resolutions not in RESOLUTIONS:
+        raise ConfigError(
+            f'{table.key("resolutions")}: "confirmed" or "assumed", got {resolutions!r}'
+        )
+    if resolutions == "confirmed":
+        if "assumed_hold" in table.data:
+            raise ConfigError(
+                f'{table.key("assumed_hold")}: only with resolutions = "assumed" (confirmed '
+                "resolutions count at once)"
+            )
+        return None
+    return table.integer("assumed_hold", DAY, minimum=0, maximum=MAX_ASSUMED_HOLD)
 
 
 def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSettings:

@@ -229,76 +229,202 @@ def ticket_created(
 # The part a close makes (register: R-close-parts); an admin closes, and so does a workflow
 # or bot on an admin's behalf.
 CLOSE_PART = "close"
-# `ai_agent.resolution_state` values that are a resolution (register: R-ai-agent); the
-# others are `routed_to_team`, `abandoned` and null.
-AI_RESOLVED = frozenset({"assumed_resolution", "confirmed_resolution"})
+CLOSED = "closed"
+# A part's `state` is "the current state of conversation when the conversation part was
+# created": the state the part left it in, as every close part of the real payloads shows
+# `closed` (register: R-close-state). Parts that open or snooze it say so by their type,
+# whatever they show; a part without `state` leaves it as it was.
+PART_STATES = frozenset({"open", CLOSED, "snoozed"})
+REOPENING = {"open": "open", "assign_and_reopen": "open", "snoozed": "snoozed"}
 
 
 def conversation_closed(conversation: Mapping[str, Any], window: Window) -> list[Event]:
-    """Every close of the conversation whose own time is in the window: one closed again
-    after a reopen is a new event, keyed by its close part."""
-    conv_id = _id(conversation)
+    """Every close of the conversation whose own time is in the window, once each: a part
+    that turns its `state` closed (whatever its type), or a move of
+    `statistics.last_close_at` that no such part shows. Closed again after a reopen is a
+    new event."""
+    _id(conversation)  # unreadable without one, whether or not it was closed
     author = _mapping(_mapping(conversation.get("source")).get("author"))
     contact_id = author.get("id") if author.get("type") in CONTACT_AUTHORS else None
+    standing, reopened_at = close_parts(conversation)
     events = []
-    for part in _parts(conversation):
-        if part.get("part_type") != CLOSE_PART:
-            continue
+    for part in standing:
         closed = _seconds(part, "created_at")
         if closed in window:
-            part_author = _mapping(part.get("author"))
-            events.append(
-                Event(
-                    key=f"conversation:{conv_id}:closed:{_id(part)}",
-                    kind="conversation_closed",
-                    achieved_at=closed * 1000,
-                    contact=_contact(conversation, contact_id),
-                    facts={
-                        "conversation.id": conv_id,
-                        "closed.by": _str_or_none(part_author.get("type")),
-                    },
-                )
-            )
+            by = _str_or_none(_mapping(part.get("author")).get("type"))
+            events.append(_closed(conversation, _id(part), closed, contact_id, by))
+    last = marker(conversation, "statistics.last_close_at")
+    if last is not None and last in window and _unshown(conversation, standing, reopened_at, last):
+        events.append(_closed(conversation, f"at:{last}", last, contact_id, None))
     return events
 
 
-def ai_agent_resolved(conversation: Mapping[str, Any], window: Window) -> list[Event]:
-    """The AI agent resolved the conversation (assumed or confirmed): one event per
-    conversation, at the time of the AI agent's last part, the answer that resolved it."""
+def close_parts(conversation: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int | None]:
+    """The part that stands for each close, in order, and when the parts last undid a close
+    (None: they leave it closed, or never closed it).
+
+    A closed stretch runs from the part that turns the state closed to the next part that
+    opens or snoozes it. Each `close` part is a close, as earlier versions counted and keyed
+    it (an upgrade sends nothing twice); a stretch without one is a close of the part that
+    turned the state closed."""
+    parts = _parts(conversation)
+    # A conversation is open before its first part; before the oldest of the 500 Intercom
+    # returns of a longer one, its state is not known (None): no close is guessed there.
+    state: str | None = "open" if len(parts) < MAX_PARTS else None
+    stretches: list[list[Mapping[str, Any]]] = []
+    reopened_at: int | None = None
+    for part in parts:  # Intercom lists them oldest first
+        part_type, shown = part.get("part_type"), part.get("state")
+        after: str | None
+        if part_type == CLOSE_PART:
+            after = CLOSED
+        elif isinstance(part_type, str) and part_type in REOPENING:
+            after = REOPENING[part_type]
+        else:
+            after = shown if isinstance(shown, str) and shown in PART_STATES else state
+        if after == CLOSED and state not in (CLOSED, None):
+            stretches.append([part])
+        elif after == CLOSED and part_type == CLOSE_PART:
+            if state is None or not stretches:  # the stretch began before the parts shown
+                stretches.append([])
+            stretches[-1].append(part)
+        elif after != CLOSED and state == CLOSED:
+            reopened_at = _time_or_none(part.get("created_at"))
+        state = after
+    if state == CLOSED:
+        reopened_at = None
+    standing = [
+        part
+        for stretch in stretches
+        for part in ([p for p in stretch if p.get("part_type") == CLOSE_PART] or stretch[:1])
+    ]
+    return standing, reopened_at
+
+
+def _unshown(
+    conversation: Mapping[str, Any],
+    standing: list[Mapping[str, Any]],
+    reopened_at: int | None,
+    last: int,
+) -> bool:
+    """Whether `last_close_at` is a close no part shows: the parts show none, or it came
+    after they last reopened the conversation. Where Intercom returned only its newest 500
+    parts and the close predates them, the parts that would show it are unread: not
+    counted (a close seen before is not sent twice under another key)."""
+    if not standing:
+        returned = _parts(conversation)
+        oldest = oldest_part_at(conversation)
+        return not (len(returned) >= MAX_PARTS and oldest is not None and last < oldest)
+    return reopened_at is not None and last >= reopened_at
+
+
+def _closed(
+    conversation: Mapping[str, Any], suffix: str, at: int, contact_id: object, by: str | None
+) -> Event:
+    conv_id = _id(conversation)
+    return Event(
+        key=f"conversation:{conv_id}:closed:{suffix}",
+        kind="conversation_closed",
+        achieved_at=at * 1000,
+        contact=_contact(conversation, contact_id),
+        facts={"conversation.id": conv_id, "closed.by": by},
+    )
+
+
+# `ai_agent.resolution_state` values that are a resolution (register: R-ai-agent); the
+# others are `routed_to_team`, `abandoned` and null. A confirmed one is the contact's word;
+# an assumed one is Intercom's guess from their silence, which it revises (to routed when
+# they come back for a human): it counts only where a goal says so, once it has held.
+CONFIRMED = "confirmed_resolution"
+ASSUMED = "assumed_resolution"
+AI_RESOLVED = frozenset({ASSUMED, CONFIRMED})
+# The names the AI agent's parts show where they carry no `from_ai_agent` (R-ai-answer):
+# `bot` parts in 2.14's examples, an `admin` named so in real payloads.
+AI_AGENT_NAMES = frozenset({"Fin"})
+
+
+def ai_agent_resolved(
+    conversation: Mapping[str, Any],
+    window: Window,
+    *,
+    holds: frozenset[int] = frozenset(),
+    agent_names: frozenset[str] = AI_AGENT_NAMES,
+) -> list[Event]:
+    """The AI agent resolved the conversation: one event a conversation, dated by the AI
+    agent's last answer (register R-ai-answer).
+
+    A confirmed resolution counts in the window that holds its answer. With `holds` (the
+    seconds an assumed resolution must hold, one for each goal that counts them), an
+    assumed one counts in each window that holds the moment it has held that long, with
+    `ai_agent.held`, how long it had when the window ends, for each goal to judge
+    (GoalSettings.admits). Without `holds`, assumed resolutions are not counted."""
     conv_id = _id(conversation)
     state = _mapping(conversation.get("ai_agent")).get("resolution_state")
-    if state not in AI_RESOLVED:
+    if state not in AI_RESOLVED or (state == ASSUMED and not holds):
         return []
-    parts = _parts(conversation)
-    by_ai = [p for p in parts if _mapping(p.get("author")).get("from_ai_agent") is True]
-    if not by_ai:
-        # The spec's examples show Fin's parts as `bot` parts without `from_ai_agent`
-        # (register: R-ai-agent): under that reading its last bot part is the answer.
-        by_ai = [
-            p
-            for p in parts
-            if _mapping(p.get("author")).get("type") == "bot"
-            and _mapping(p.get("author")).get("from_ai_agent") is not False
-        ]
-    times = [_seconds(part, "created_at") for part in by_ai]
-    if not times:
+    answered = ai_answer_at(conversation, agent_names)
+    if answered is None:
         raise Unreadable(
             f"conversation {conv_id!r}: resolved by the AI agent, but no part of its says when"
         )
-    resolved = max(times)
-    if resolved not in window:
+    moments = [answered] if state == CONFIRMED else [answered + hold for hold in holds]
+    if not any(moment in window for moment in moments):
         return []
     author = _mapping(_mapping(conversation.get("source")).get("author"))
     contact_id = author.get("id") if author.get("type") in CONTACT_AUTHORS else None
+    facts: dict[str, Any] = {"conversation.id": conv_id, "ai_agent.resolution_state": state}
+    if state == ASSUMED:
+        facts["ai_agent.held"] = window.hi - answered
     return [
         Event(
             key=f"conversation:{conv_id}:ai_agent_resolved",
             kind="ai_agent_resolved",
-            achieved_at=resolved * 1000,
+            achieved_at=answered * 1000,
             contact=_contact(conversation, contact_id),
-            facts={"conversation.id": conv_id, "ai_agent.resolution_state": state},
+            facts=facts,
         )
     ]
+
+
+def ai_answer_at(
+    conversation: Mapping[str, Any], agent_names: frozenset[str] = AI_AGENT_NAMES
+) -> int | None:
+    """The time of the AI agent's last answer (register R-ai-answer): its last part with
+    `is_ai_answer: true`; else (a custom answer) its last part with `from_ai_agent: true`
+    and a body; else, where no part carries `from_ai_agent` (2.14's examples), its last
+    comment with a body by a `bot`, or by an `admin` of the AI agent's name. Never an
+    attribute or workflow part (`from_ai_agent: false`, or no body)."""
+    parts = _parts(conversation)
+    authors = [_mapping(p.get("author")) for p in parts]
+    answers = [p for p, a in zip(parts, authors, strict=True) if a.get("is_ai_answer") is True]
+    if not answers:
+        answers = [
+            p
+            for p, a in zip(parts, authors, strict=True)
+            if a.get("from_ai_agent") is True and _has_body(p)
+        ]
+    if not answers and not any("from_ai_agent" in a for a in authors):
+        answers = [
+            p
+            for p, a in zip(parts, authors, strict=True)
+            if p.get("part_type") == "comment"
+            and _has_body(p)
+            and (
+                a.get("type") == "bot"
+                or (a.get("type") == "admin" and a.get("name") in agent_names)
+            )
+        ]
+    times = [t for t in (_time_or_none(p.get("created_at")) for p in answers) if t is not None]
+    return max(times) if times else None
+
+
+def _has_body(part: Mapping[str, Any]) -> bool:
+    body = part.get("body")
+    return isinstance(body, str) and bool(body.strip())
+
+
+def _time_or_none(value: object) -> int | None:
+    return int(value) if _is_number(value) and value >= 0 else None
 
 
 Detector = Callable[[Mapping[str, Any], Window], list[Event]]

@@ -31,6 +31,13 @@ class Kind:
     marker: str = "statistics.last_contact_reply_at"
     progress_prefix: str = ""  # "" for user_messaged, as earlier versions stored it
     opening_may_do: bool = False  # a search item with the opening alone needs no fetch
+    # A sweep, for what changes without moving the searched field (an AI agent's resolution
+    # state, register R-ai-sweep): each live read reaches at least `trailing` seconds behind
+    # its end, whatever the cursor says, and ends `delay` seconds before now less the settle
+    # time (a catch-up starts `delay` before its window); its window of events still ends at
+    # now less the settle time.
+    trailing: int = 0
+    delay: int = 0
 
     def progress_key(self, conversation_id: str) -> str:
         return f"{self.progress_prefix}{conversation_id}"
@@ -102,8 +109,9 @@ def _tickets(goals: Sequence[GoalSettings]) -> list[Kind]:
 
 
 def _closed(goals: Sequence[GoalSettings]) -> list[Kind]:
-    # Every close is a part of its own; `last_close_at` moves with each (register:
-    # R-close-parts), so a conversation closed again is found and fetched again.
+    # `last_close_at` moves with each close (register: R-close-parts, R-close-state), so a
+    # conversation closed again is found and fetched again; its parts' `state` say which
+    # part closed it, and `last_close_at` dates a close no part shows.
     spec = ScanSpec("conversations", "statistics.last_close_at", _shared(goals))
     return [
         Kind(
@@ -118,24 +126,45 @@ def _closed(goals: Sequence[GoalSettings]) -> list[Kind]:
     ]
 
 
+# How long after a conversation's last update its AI agent's resolution state may still
+# change unseen and be found: each sweep reads this far back, every cycle.
+AI_SWEEP = 86_400
+
+
 def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Kind]:
-    # The resolution has no time of its own: it is dated by the AI agent's last part, which
-    # only the whole conversation shows, and found by `updated_at`, which any change moves
-    # (register: R-ai-agent). `ai_agent_participated` never turns false again, so it may
-    # narrow the search; the state (assumed, confirmed, routed) changes and may not.
+    # A resolution has no time of its own and its state may change without moving
+    # `updated_at` (register R-ai-sweep): each state is swept over a trailing window of
+    # `updated_at` with `ai_agent.resolution_state` (searchable, R-ai-resolution), in a scan
+    # of its own, so a conversation enters it, with progress of its own, only in that state.
+    # `ai_agent_participated` never turns false again (R-ai-agent) and narrows it further.
+    # An assumed resolution is read once it has held each goal's `assumed_hold`: its sweep
+    # ends that long before now, so whatever moved `updated_at` since (the contact came back)
+    # keeps it out until it has held again. Dated by the AI agent's answer (R-ai-answer).
     participated = {"field": "ai_agent_participated", "operator": "=", "value": True}
-    spec = ScanSpec("conversations", "updated_at", (participated, *_shared(goals)))
-    return [
-        Kind(
+    shared = _shared(goals)
+
+    def sweep(name: str, state: str, holds: frozenset[int], delay: int) -> Kind:
+        wanted = {"field": "ai_agent.resolution_state", "operator": "=", "value": state}
+        return Kind(
+            name,
             "ai_agent_resolved",
-            "ai_agent_resolved",
-            spec,
-            detect.ai_agent_resolved,
+            ScanSpec("conversations", "updated_at", (participated, wanted, *shared)),
+            functools.partial(detect.ai_agent_resolved, holds=holds),
             fetch_whole=True,
             marker="updated_at",
-            progress_prefix="ai:",
+            progress_prefix=f"ai:{state}:{delay}:" if delay else f"ai:{state}:",
+            trailing=AI_SWEEP,
+            delay=delay,
         )
+
+    # "ai_agent_resolved" keeps the name (and cursor) of the scan of earlier versions.
+    scans = [sweep("ai_agent_resolved", detect.CONFIRMED, frozenset(), 0)]
+    holds = sorted({g.assumed_hold for g in goals if g.assumed_hold is not None})
+    scans += [
+        sweep(f"ai_agent_resolved_assumed_{hold}", detect.ASSUMED, frozenset({hold}), hold)
+        for hold in holds
     ]
+    return scans
 
 
 # The kinds registry: one row per goal kind, the scans its goals need.

@@ -15,11 +15,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from syncer import detect
 from syncer.errors import RetryableError
-from syncer.intercom.client import IntercomClient
+from syncer.intercom.client import IntercomClient, SearchPage
 
 log = logging.getLogger("syncer.probe")
 
@@ -43,6 +43,14 @@ class Finding:
 
 
 Verdict = tuple[str, str]  # (CONFIRMED | CONTRADICTED | UNTESTABLE, the evidence)
+
+
+class Reader(Protocol):
+    """What the probes ask of Intercom: searches and conversations, nothing that writes."""
+
+    def search(self, resource: str, query: Mapping[str, Any]) -> SearchPage: ...
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +80,19 @@ def run(
     """Every probe, in a few dozen calls; a probe whose request fails says so and the others
     go on (a refused credential stops them all: it is raised). `stop` ends them early."""
     reading: list[str | None] = [None]
+    reader = _Recent(client)  # one search of each recent page, however many probes read it
     probes: list[tuple[str, str, Callable[[], Verdict]]] = [
-        ("R-search-bounds", "> and < at a boundary", lambda: _bounds(client, now)),
-        ("R-authors", "a contact's author type", lambda: _authors(client, now)),
-        ("R-ticket-category", "ticket category terms", lambda: _categories(client, now)),
-        ("R-rating-times", "replied_at is updated_at", lambda: _ratings(client, now)),
-        ("R-count-parts", "count_conversation_parts", lambda: _parts(client, now, reading)),
-        ("R-search-lag", "search index lag", lambda: _lag(client, now, reconcile_window)),
-        ("R-filter-pushdown", "source fields a where pushes", lambda: _pushdown(client, now)),
-        ("R-ai-agent", "ai_agent_participated = true", lambda: _ai_agent(client, now)),
+        ("R-search-bounds", "> and < at a boundary", lambda: _bounds(reader, now)),
+        ("R-authors", "a contact's author type", lambda: _authors(reader, now)),
+        ("R-ticket-category", "ticket category terms", lambda: _categories(reader, now)),
+        ("R-rating-times", "replied_at is updated_at", lambda: _ratings(reader, now)),
+        ("R-count-parts", "count_conversation_parts", lambda: _parts(reader, now, reading)),
+        ("R-search-lag", "search index lag", lambda: _lag(reader, now, reconcile_window)),
+        ("R-filter-pushdown", "source fields a where pushes", lambda: _pushdown(reader, now)),
+        ("R-ai-agent", "ai_agent_participated = true", lambda: _ai_agent(reader, now)),
+        ("R-ai-resolution", "ai_agent.resolution_state = X", lambda: _ai_states(reader, now)),
+        ("R-ai-answer", "the AI agent's answer part", lambda: _ai_answers(reader, now)),
+        ("R-close-state", "a close shown by a part", lambda: _close_state(reader, now)),
         ("R-merged-contacts", "merged contact answers 404", _merged),
     ]
     findings = []
@@ -106,21 +118,36 @@ def _window(field: str, lo: int, hi: int, *extra: Mapping[str, Any]) -> dict[str
     }
 
 
-def _ids(client: IntercomClient, resource: str, query: Mapping[str, Any]) -> set[str]:
+def _ids(client: Reader, resource: str, query: Mapping[str, Any]) -> set[str]:
     return {str(item.get("id")) for item in client.search(resource, query).items}
 
 
-def _recent(
-    client: IntercomClient, resource: str, field: str, now: int
-) -> Iterator[dict[str, Any]]:
+def _recent(client: Reader, resource: str, field: str, now: int) -> Iterator[dict[str, Any]]:
     yield from client.search(resource, _window(field, now - LOOKBACK, now)).items
+
+
+class _Recent:
+    """The client, with the first page of each search the probes repeat kept for the run."""
+
+    def __init__(self, client: Reader) -> None:
+        self._client = client
+        self._pages: dict[str, SearchPage] = {}
+
+    def search(self, resource: str, query: Mapping[str, Any]) -> SearchPage:
+        key = repr((resource, query))
+        if key not in self._pages:
+            self._pages[key] = self._client.search(resource, query)
+        return self._pages[key]
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        return self._client.conversation(conversation_id)
 
 
 def _number(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _bounds(client: IntercomClient, now: int) -> Verdict:
+def _bounds(client: Reader, now: int) -> Verdict:
     """What the syncer relies on: a search a second past each bound finds the item on the
     bound. Evidence: whether `>`/`<` include it, as documented ("greater (or equal)")."""
     item = next(
@@ -145,7 +172,7 @@ def _bounds(client: IntercomClient, now: int) -> Verdict:
     return (CONFIRMED, f"conversation {oid}: > and < {reading}; a second past each finds it")
 
 
-def _authors(client: IntercomClient, now: int) -> Verdict:
+def _authors(client: Reader, now: int) -> Verdict:
     """Conversations their contacts opened (`delivered_as` customer_initiated, documented)
     name an author type the detectors take for a contact."""
     types = Counter(
@@ -172,7 +199,7 @@ def _author_type(conversation: Mapping[str, Any]) -> object:
 
 
 def _missed(
-    client: IntercomClient,
+    client: Reader,
     resource: str,
     field: str,
     items: list[dict[str, Any]],
@@ -190,7 +217,7 @@ def _missed(
     return missed
 
 
-def _categories(client: IntercomClient, now: int) -> Verdict:
+def _categories(client: Reader, now: int) -> Verdict:
     """Customer tickets an unfiltered search shows are found by the term `request`."""
     customer = [
         t for t in _recent(client, "tickets", "created_at", now) if t.get("category") == "Customer"
@@ -216,6 +243,7 @@ PUSHED = ("source.type", "source.delivered_as")  # what filters.pushdown may sea
 SEARCHED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "R-filter-pushdown": PUSHED,
     "R-ai-agent": ("ai_agent_participated",),
+    "R-ai-resolution": ("ai_agent.resolution_state",),
 }
 
 
@@ -223,7 +251,7 @@ def _source(item: Mapping[str, Any], field: str) -> object:
     return (item.get("source") or {}).get(field.removeprefix("source."))
 
 
-def _pushdown(client: IntercomClient, now: int) -> Verdict:
+def _pushdown(client: Reader, now: int) -> Verdict:
     """Conversations an unfiltered search shows are found by `=` on the values of their
     opening message that a goal's `where` may push into the search."""
     kinds: dict[tuple[object, ...], dict[str, Any]] = {}
@@ -250,7 +278,7 @@ def _pushdown(client: IntercomClient, now: int) -> Verdict:
     return (CONFIRMED, f"{len(sample)} of {len(sample)} found by their values ({shown})")
 
 
-def _ai_agent(client: IntercomClient, now: int) -> Verdict:
+def _ai_agent(client: Reader, now: int) -> Verdict:
     """Conversations an unfiltered search shows with `ai_agent_participated` true are found
     by `ai_agent_participated = true`, as the scan of `ai_agent_resolved` searches."""
     helped = [
@@ -276,7 +304,110 @@ def _ai_agent(client: IntercomClient, now: int) -> Verdict:
     return (CONFIRMED, f"{len(helped)} of {len(helped)} found by ai_agent_participated = true")
 
 
-def _ratings(client: IntercomClient, now: int) -> Verdict:
+def _ai_resolved_items(client: Reader, now: int) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in _recent(client, "conversations", "updated_at", now)
+        if (c.get("ai_agent") or {}).get("resolution_state") in detect.AI_RESOLVED
+        and _number(c.get("updated_at"))
+    ][:SAMPLES]
+
+
+NO_AI = "no conversation the AI agent resolved in the last 30 days (a paid feature)"
+
+
+def _ai_states(client: Reader, now: int) -> Verdict:
+    """Conversations an unfiltered search shows resolved by the AI agent are found by
+    `ai_agent.resolution_state =` their state, as the ai_agent_resolved sweeps search."""
+    resolved = _ai_resolved_items(client, now)
+    if not resolved:
+        return (UNTESTABLE, NO_AI)
+
+    def term(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+        state = (item.get("ai_agent") or {}).get("resolution_state")
+        return [{"field": "ai_agent.resolution_state", "operator": "=", "value": state}]
+
+    missed = _missed(client, "conversations", "updated_at", resolved, term)
+    if missed:
+        return (
+            CONTRADICTED,
+            f"ai_agent.resolution_state does not find conversations {', '.join(missed)}: "
+            "`run` checks it on each search item instead (every updated conversation the AI "
+            "agent took part in is read)",
+        )
+    states = sorted({str(term(c)[0]["value"]) for c in resolved})
+    return (
+        CONFIRMED,
+        f"{len(resolved)} of {len(resolved)} found by their state ({', '.join(states)})",
+    )
+
+
+def _ai_answers(client: Reader, now: int) -> Verdict:
+    """The conversations the AI agent resolved show its answer (`is_ai_answer`, else
+    `from_ai_agent` with a body, else a bot's or an admin named as the AI agent's comment),
+    which dates the goal; evidence: how the AI agent appears as an author."""
+    resolved = _ai_resolved_items(client, now)
+    if not resolved:
+        return (UNTESTABLE, NO_AI)
+    authors: Counter[str] = Counter()
+    undated = []
+    for item in resolved:
+        conversation = client.conversation(str(item.get("id")))
+        if conversation is None:
+            continue
+        for part in (conversation.get("conversation_parts") or {}).get("conversation_parts", []):
+            author = part.get("author") or {} if isinstance(part, Mapping) else {}
+            if isinstance(author, Mapping) and author.get("from_ai_agent") is True:
+                authors[f"{author.get('type')} {author.get('name')!r}"] += 1
+        if detect.ai_answer_at(conversation) is None:
+            undated.append(str(item.get("id")))
+    seen = ", ".join(f"{a} ({n} parts)" for a, n in sorted(authors.items())) or "no part marked"
+    if undated:
+        return (
+            CONTRADICTED,
+            f"no answer of the AI agent's dates conversations {', '.join(undated)} (its parts: "
+            f"{seen}); their goals are skipped as unreadable and counted in `status`",
+        )
+    return (CONFIRMED, f"{len(resolved)} of {len(resolved)} dated by an answer; AI agent: {seen}")
+
+
+def _close_state(client: Reader, now: int) -> Verdict:
+    """Recently closed conversations show the close at `statistics.last_close_at` by a part
+    (a `close` part, or one whose `state` turns closed): what conversation_closed counts."""
+    closed = [
+        c
+        for c in _recent(client, "conversations", "statistics.last_close_at", now)
+        if c.get("state") == "closed" and _number((c.get("statistics") or {}).get("last_close_at"))
+    ][:SAMPLES]
+    if not closed:
+        return (UNTESTABLE, "no conversation closed in the last 30 days")
+    types: Counter[str] = Counter()
+    unshown = []
+    for item in closed:
+        conversation = client.conversation(str(item.get("id")))
+        if conversation is None:
+            continue
+        last = _number((conversation.get("statistics") or {}).get("last_close_at"))
+        standing, reopened_at = detect.close_parts(conversation)
+        at = [p for p in standing if _number(p.get("created_at")) == last]
+        if at and reopened_at is None:
+            types[str(at[-1].get("part_type"))] += 1
+        else:
+            unshown.append(f"{item.get('id')} (last_close_at {last})")
+    shown = ", ".join(f"{t} {n}" for t, n in sorted(types.items())) or "none"
+    if unshown:
+        return (
+            CONTRADICTED,
+            f"no part shows the close of {', '.join(unshown)} at its last_close_at (shown: "
+            f"{shown}); such closes are counted at last_close_at",
+        )
+    return (
+        CONFIRMED,
+        f"{len(closed)} of {len(closed)} closes shown by a part at last_close_at ({shown})",
+    )
+
+
+def _ratings(client: Reader, now: int) -> Verdict:
     """A rated conversation is found by `replied_at` at its rating's `updated_at`."""
     rated = [
         c
@@ -300,7 +431,7 @@ def _ratings(client: IntercomClient, now: int) -> Verdict:
     return (CONFIRMED, f"{len(rated)} of {len(rated)} rated conversations")
 
 
-def _parts(client: IntercomClient, now: int, learned: list[str | None]) -> Verdict:
+def _parts(client: Reader, now: int, learned: list[str | None]) -> Verdict:
     """How `count_conversation_parts` counts, from conversations fetched whole."""
     items = [
         c
@@ -329,7 +460,7 @@ def _parts(client: IntercomClient, now: int, learned: list[str | None]) -> Verdi
     )
 
 
-def _lag(client: IntercomClient, now: int, reconcile_window: int) -> Verdict:
+def _lag(client: Reader, now: int, reconcile_window: int) -> Verdict:
     """How far the search index ran behind GET for recently updated conversations: an
     item whose GET is newer was not yet indexed as it is now."""
     items = list(client.search("conversations", _window("updated_at", now - 3_600, now)).items)

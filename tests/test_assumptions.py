@@ -345,6 +345,7 @@ def test_probes_confirm_the_documented_semantics_and_learn_the_reading(
         end=now - 600,
         parts_reading=reading,
         ai_agent=0.3,
+        closes=True,
     )
     with FakeIntercom(ws, token=INTERCOM_TOKEN, strict_bounds=strict) as fake:
         found = _probe(fake, now)
@@ -359,6 +360,9 @@ def test_probes_confirm_the_documented_semantics_and_learn_the_reading(
         "R-search-lag": probe.CONFIRMED,  # no lag in this fake
         "R-filter-pushdown": probe.CONFIRMED,
         "R-ai-agent": probe.CONFIRMED,
+        "R-ai-resolution": probe.CONFIRMED,
+        "R-ai-answer": probe.CONFIRMED,
+        "R-close-state": probe.CONFIRMED,
         "R-merged-contacts": probe.UNTESTABLE,
     }
     assert ("strict" in found["R-search-bounds"].evidence) is strict
@@ -382,6 +386,7 @@ def test_the_ai_agent_probe_cannot_test_a_workspace_without_the_ai_agent(now: in
         ("source.type", "R-filter-pushdown"),
         ("source.delivered_as", "R-filter-pushdown"),
         ("ai_agent_participated", "R-ai-agent"),
+        ("ai_agent.resolution_state", "R-ai-resolution"),
     ],
 )
 def test_a_field_the_search_does_not_match_as_documented_is_contradicted(
@@ -437,8 +442,9 @@ def test_the_daemon_checks_on_each_item_what_the_search_does_not_match(
     assert got - expected == Counter()
     names = {name for name, _, _ in lost}
     assert names == {"intercom_conversation_started", "intercom_ai_agent_resolved"}
-    bot_started = {e.key for e in ws.truth if e.variant == "bot_started"}
-    assert bot_started and sum(lost.values()) >= len(bot_started)
+    bot_started = {e.at * 1000 for e in ws.truth if e.variant == "bot_started"}
+    lost_started = [at for name, at, _ in lost.elements() if name.endswith("_started")]
+    assert lost_started and set(lost_started) <= bot_started
 
 
 def test_probes_contradict_what_a_workspace_contradicts(now: int) -> None:

@@ -293,34 +293,3 @@ def test_a_fetched_conversation_shows_its_reading(
     assert parts_reading(conv) == shown
     missing = missing_parts(conv, shown)
     assert missing == (4 if shown is None else 0)
-
-
-def test_ai_agent_resolved_dates_by_the_ai_part_or_else_the_last_bot_part() -> None:
-    """Register R-ai-agent: the AI agent's last part (`from_ai_agent`) dates the resolution;
-    where no part says `from_ai_agent` (the spec's own examples), the last bot part does; a
-    state that is no resolution is no event."""
-    from syncer.detect import ai_agent_resolved
-
-    def conversation(state: str | None, *authors: dict[str, object]) -> dict[str, object]:
-        parts = [
-            {"id": str(i), "part_type": "comment", "created_at": 100 + i, "author": author}
-            for i, author in enumerate(authors)
-        ]
-        return {
-            "id": "c1",
-            "type": "conversation",
-            "source": {"author": {"type": "user", "id": "u1"}},
-            "ai_agent": {"resolution_state": state},
-            "conversation_parts": {"conversation_parts": parts},
-        }
-
-    fin = {"type": "bot", "id": "278", "from_ai_agent": True}
-    workflow = {"type": "bot", "id": "99", "from_ai_agent": False}
-    user = {"type": "user", "id": "u1"}
-    [event] = ai_agent_resolved(conversation("assumed_resolution", fin, user, workflow), ALL)
-    assert (event.key, event.achieved_at) == ("conversation:c1:ai_agent_resolved", 100_000)
-    bare = {"type": "bot", "id": "278"}
-    [event] = ai_agent_resolved(conversation("confirmed_resolution", bare, user, bare), ALL)
-    assert event.achieved_at == 102_000
-    assert ai_agent_resolved(conversation("routed_to_team", fin), ALL) == []
-    assert ai_agent_resolved(conversation(None, fin), ALL) == []

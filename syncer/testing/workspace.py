@@ -557,8 +557,10 @@ class Workspace:
         author_id: str,
         part_type: str = "comment",
         body: str | None = "<p>…</p>",
+        author: dict[str, Any] | None = None,
     ) -> str:
-        """Any part; a contact's comment, or a contact's reopening reply, is a message."""
+        """Any part; a contact's comment, or a contact's reopening reply, is a message.
+        `author` replaces the author object (Fin's follow-ups, a workflow's parts)."""
         with self.lock:
             part = self._add_part(
                 conv_id,
@@ -567,6 +569,7 @@ class Workspace:
                 author_id=author_id,
                 part_type=part_type,
                 body=body,
+                author=author,
             )
             self._touch(conv_id)
             return str(part["id"])
@@ -607,6 +610,10 @@ class Workspace:
             conv["open"], conv["state"] = False, "closed"
         elif part_type == "open":
             conv["open"], conv["state"] = True, "open"
+        if self.all_fields:
+            # "the current state of conversation when the conversation part was created":
+            # the state the part leaves it in, as every real close part shows (R-close-state)
+            part["state"] = conv.get("state", "open")
         from_contact = author_type in ("user", "lead")
         is_message = part_type == "comment" or (part_type == "open" and bool(body))
         if from_contact and part_type in ("comment", "open", "quick_reply"):
@@ -721,6 +728,49 @@ class Workspace:
             self._touch(conv_id)
             return str(part["id"])
 
+    def close_by_part(
+        self,
+        conv_id: str,
+        at: int,
+        part_type: str = "custom_action_finished",
+        *,
+        by: str = "admin",
+        author_id: str | None = None,
+    ) -> str:
+        """A part of another type than `close` that leaves the conversation closed, its
+        `state: closed` (retrieveConversation's example: `custom_action_finished`, the
+        conversation closed, no close part); `last_close_at` moves with it (inferred: "Time
+        of the last conversation close"). A `conversation_closed` event keyed by the part."""
+        with self.lock:
+            conv = self.conversations[conv_id]
+            who = author_id or (ADMIN_ID if by == "admin" else BOT_ID)
+            part = self._add_part(
+                conv_id, at, author_type=by, author_id=who, part_type=part_type, body=None
+            )
+            conv["open"], conv["state"], part["state"] = False, "closed", "closed"
+            stats = conv["statistics"]
+            stats["last_close_at"], stats["last_closed_by_id"] = at, who
+            contact_id = conv["contacts"]["contacts"][0]["id"]
+            key = f"conversation:{conv_id}:closed:{part['id']}"
+            self._record(key, "conversation_closed", at, contact_id)
+            self._touch(conv_id)
+            return str(part["id"])
+
+    def close_unseen(self, conv_id: str, at: int, *, author_id: str = ADMIN_ID) -> None:
+        """A close no part shows: `state: closed` and `last_close_at` move, nothing else (the
+        reading in which a close may leave no part). A `conversation_closed` event keyed by
+        its time, `conversation:{id}:closed:at:{at}`."""
+        with self.lock:
+            conv = self.conversations[conv_id]
+            conv["open"], conv["state"] = False, "closed"
+            conv["updated_at"] = max(conv["updated_at"], at)
+            stats = conv["statistics"]
+            stats["last_close_at"], stats["last_closed_by_id"] = at, author_id
+            contact_id = conv["contacts"]["contacts"][0]["id"]
+            key = f"conversation:{conv_id}:closed:at:{at}"
+            self._record(key, "conversation_closed", at, contact_id)
+            self._touch(conv_id)
+
     def reopen(self, conv_id: str, at: int, *, author_id: str = ADMIN_ID) -> str:
         """An admin reopens the conversation: an `open` part without a body (not a message),
         `state: open`; `count_reopens` counts it after the contact's first reply."""
@@ -747,6 +797,8 @@ class Workspace:
                 body=None,
             )
             conv["open"], conv["state"], conv["snoozed_until"] = True, "snoozed", until
+            if self.all_fields:
+                part["state"] = "snoozed"
             self._touch(conv_id)
             return str(part["id"])
 
@@ -832,9 +884,10 @@ class Workspace:
 
     # -- the AI agent ---------------------------------------------------------------------------
 
-    def _fin(self, answer: bool) -> dict[str, Any]:
+    def _fin(self, answer: bool, as_admin: bool = False) -> dict[str, Any]:
+        """Fin: `type: bot` in 2.14's examples, `type: admin, name: Fin` in real payloads."""
         return {
-            "type": "bot",
+            "type": "admin" if as_admin else "bot",
             "id": FIN_ID,
             "name": "Fin",
             "email": "operator+fake@intercom.io",
@@ -851,26 +904,41 @@ class Workspace:
         source_type: str = "workflow",
         source_title: str | None = "Fin workflow",
         answer_type: str = "ai_answer",
+        moves_updated_at: bool = True,
+        as_admin: bool = False,
     ) -> str | None:
         """The AI agent answers and resolves the conversation (assumed, or confirmed by the
         contact): a part by Fin (`from_ai_agent: true`), `ai_agent_participated: true`,
         `ai_agent.resolution_state`. One `ai_agent_resolved` event a conversation, dated by
         the AI agent's last part. On a conversation it already resolved, only the state
-        changes (assumed -> confirmed): no part, no second event; `updated_at` moves.
-        Returns the new part's id, or None when no part was added."""
+        changes (assumed -> confirmed): no part, no second event; `updated_at` moves, or
+        with `moves_updated_at=False` (the reading in which a state change does not) not.
+        An assumed resolution's event is of the variant `assumed_resolution` (counted where
+        a goal counts them, once held); confirmed, it is of none. `as_admin`: Fin's part by
+        `type: admin`. Returns the new part's id, or None when no part was added."""
         if state not in AI_RESOLVED:
             raise ValueError(f"{state!r} is no resolution; ai_route routes to a team")
         with self.lock:
             conv = self.conversations[conv_id]
             key = f"conversation:{conv_id}:ai_agent_resolved"
-            if any(event.key == key for event in self.truth):
+            variant = "" if state == "confirmed_resolution" else state
+            earlier = [n for n, event in enumerate(self.truth) if event.key == key]
+            if earlier:
                 if (conv.get("ai_agent") or {}).get("resolution_state") != state:
-                    self._ai_agent(conv, at, state, source_type, source_title, answer_type)
+                    self._ai_agent(
+                        conv, at, state, source_type, source_title, answer_type, moves_updated_at
+                    )
+                    if not variant:
+                        event = self.truth[earlier[0]]
+                        self.truth[earlier[0]] = TrueEvent(
+                            event.key, event.kind, event.at, event.contact_id
+                        )
                     self._touch(conv_id)
                 return None
-            part = self._ai_part(conv_id, at, answer=True)
+            part = self._ai_part(conv_id, at, answer=True, as_admin=as_admin)
             self._ai_agent(conv, at, state, source_type, source_title, answer_type)
-            self._record(key, "ai_agent_resolved", at, conv["contacts"]["contacts"][0]["id"])
+            contact_id = conv["contacts"]["contacts"][0]["id"]
+            self._record(key, "ai_agent_resolved", at, contact_id, variant)
             self._touch(conv_id)
             return str(part["id"])
 
@@ -886,9 +954,9 @@ class Workspace:
     ) -> str:
         """The AI agent takes part but does not resolve: it hands over (`routed_to_team`,
         assigned to `team_id` if given) or the contact leaves (`abandoned`). A Fin part,
-        `ai_agent_participated: true`; no event. After a resolution, the event recorded
-        stays (a syncer that read the conversation then sent it), though one that reads
-        only now sees no resolution: tests should not route a resolved conversation."""
+        `ai_agent_participated: true`; no event. After an assumed resolution (the contact
+        came back for a human), its event stays recorded, of the variant
+        `assumed_resolution`: a syncer counts it only if it read it held before."""
         if state not in AI_STATES - AI_RESOLVED:
             raise ValueError(f"{state!r} is not a state without a resolution")
         with self.lock:
@@ -901,10 +969,13 @@ class Workspace:
             self._touch(conv_id)
             return str(part["id"])
 
-    def _ai_part(self, conv_id: str, at: int, *, answer: bool) -> dict[str, Any]:
+    def _ai_part(
+        self, conv_id: str, at: int, *, answer: bool, as_admin: bool = False
+    ) -> dict[str, Any]:
         body = "<p>Here is how to do that…</p>" if answer else "<p>Let me pass you to the team.</p>"
+        author = self._fin(answer, as_admin)
         return self._add_part(
-            conv_id, at, author_type="bot", author_id=FIN_ID, body=body, author=self._fin(answer)
+            conv_id, at, author_type=author["type"], author_id=FIN_ID, body=body, author=author
         )
 
     def _ai_agent(
@@ -915,6 +986,7 @@ class Workspace:
         source_type: str,
         source_title: str | None,
         answer_type: str | None,
+        moves_updated_at: bool = True,
     ) -> None:
         """`ai_agent` as the schema of that name has it; its `created_at`/`updated_at` are
         the AI agent *rating's* times ("The time when the AI agent rating was created"),
@@ -936,7 +1008,8 @@ class Workspace:
                 "content_sources": [],
             },
         }
-        conv["updated_at"] = max(conv["updated_at"], at)
+        if moves_updated_at:
+            conv["updated_at"] = max(conv["updated_at"], at)
 
     def request_rating(self, conv_id: str, at: int) -> None:
         """Intercom asks the contact for a rating: `created_at` is this time, no score yet."""
