@@ -33,6 +33,7 @@ from syncer.learned import PartsReading
 from syncer.store import parking
 from syncer.store.outbox import UNATTRIBUTED, Goal
 from syncer.store.outbox import goal_key as outbox_goal_key
+from syncer.store.state import Progress
 from syncer.store.store import Store
 
 log = logging.getLogger("syncer.pipeline")
@@ -244,7 +245,7 @@ def store_objects(
     window: Window,
     objects: list[dict[str, Any]],
     stats: ScanStats,
-    progress: Mapping[str, tuple[int, int]] | None = None,
+    progress: Mapping[str, Progress] | None = None,
     *,
     unpark: tuple[str, str] | None = None,
 ) -> None:
@@ -276,17 +277,16 @@ def store_objects(
 @dataclass
 class _Read:
     conversations: list[dict[str, Any]] = field(default_factory=list)
-    progress: dict[str, tuple[int, int]] = field(default_factory=dict)
+    progress: dict[str, Progress] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
 
 
 def _whole_conversations(
     ctx: Context, kind: Kind, window: Window, items: list[dict[str, Any]], stats: ScanStats
 ) -> _Read:
-    """The conversations whose `kind.marker` (the last contact reply, the last close, ...)
-    moved since we last read them: fetched, unless the search item already holds all of it
-    (the opening message alone). One whose fetch keeps failing is parked, with no progress
-    recorded for it."""
+    """The conversations that may hold what was not read of them (`moved`): fetched,
+    unless the search item already holds all of it (the opening message alone). One whose
+    fetch keeps failing is parked, with no progress recorded for it."""
     read = _Read()
     replies: dict[str, int] = {}
     by_id: dict[str, dict[str, Any]] = {}
@@ -305,12 +305,18 @@ def _whole_conversations(
     seen = {
         cid: stored[kind.progress_key(cid)] for cid in replies if kind.progress_key(cid) in stored
     }
+    reading = ctx.parts.reading
     wanted = [
         cid
         for cid, lcra in replies.items()
-        if not (cid in seen and seen[cid][0] >= lcra and seen[cid][1] <= window.lo)
+        if moved(kind, by_id[cid], lcra, seen.get(cid), window, reading)
     ]
-    reading = ctx.parts.reading
+    for cid in replies.keys() - set(wanted):
+        if seen[cid].legacy:  # a row from before 0005 takes what the item shows from now on
+            old = seen[cid]
+            read.progress[kind.progress_key(cid)] = Progress(
+                old.marker, old.floor, seen_fields(by_id[cid])
+            )
     to_fetch = [
         cid
         for cid in wanted
@@ -334,9 +340,15 @@ def _whole_conversations(
             missed = missed_parts(conversation, seen.get(cid), window, ctx.parts.reading)
             if missed:
                 truncated[f"conversation {cid}"] = f"{missed} older parts beyond Intercom's 500"
-        # Progress only where every contact message up to that reply was in the window.
+        # Progress only where every contact message up to that reply was in the window; it
+        # keeps what was read (the fetched conversation, else the item): a part read later
+        # moves its fields past these, and fetches it again.
         if replies[cid] <= window.hi:
-            read.progress[kind.progress_key(cid)] = (replies[cid], window.lo)
+            read.progress[kind.progress_key(cid)] = Progress(
+                replies[cid],
+                window.lo,
+                seen_fields(conversation if isinstance(conversation, Mapping) else by_id[cid]),
+            )
     if truncated:
         stats.truncated += len(truncated)
         log.warning(
@@ -348,9 +360,50 @@ def _whole_conversations(
     return read
 
 
+# The fields of a conversation that a new part moves. The count is the one that moves when
+# the part lands in the same second as the last one, as a contact's second message often
+# does; `updated_at`, when the count is not kept up to date with the rest.
+WATCHED = ("statistics.count_conversation_parts", "updated_at")
+
+
+def seen_fields(conversation: Mapping[str, Any]) -> dict[str, int]:
+    """The WATCHED fields the conversation (or search item) shows, by name."""
+    return {
+        name: value for name in WATCHED if (value := detect.marker(conversation, name)) is not None
+    }
+
+
+def moved(
+    kind: Kind,
+    item: Mapping[str, Any],
+    marker: int,
+    stored: Progress | None,
+    window: Window,
+    reading: str | None = None,
+) -> bool:
+    """Whether a search item may show what was not read of its conversation: never read
+    from this window's start, its marker moved, or a field a new part moves went past what
+    was read. A lagging index shows a conversation's parts late: the item it showed first
+    may hold the opening alone, and only the part count grows when a second message of the
+    same second arrives; no decision rests on that first item.
+
+    A row from before 0005 kept the marker alone: trusted as before, unless it may have come
+    from an item showing the opening alone (the only progress kept without a fetch) and the
+    item now shows more: that conversation is fetched once."""
+    if stored is None or stored.floor > window.lo or marker > stored.marker:
+        return True
+    if stored.legacy:
+        return (
+            kind.opening_may_do
+            and stored.marker == item.get("created_at")
+            and not detect.opening_only(item, reading)
+        )
+    return any(value > stored.seen.get(name, -1) for name, value in seen_fields(item).items())
+
+
 def missed_parts(
     conversation: Mapping[str, Any],
-    seen: tuple[int, int] | None,
+    seen: Progress | None,
     window: Window,
     reading: str | None = None,
 ) -> int:
@@ -361,7 +414,7 @@ def missed_parts(
     oldest = detect.oldest_part_at(conversation)
     if not missing or oldest is None or oldest < window.lo:
         return 0
-    if seen is not None and seen[1] <= window.lo and seen[0] >= oldest:
+    if seen is not None and seen.floor <= window.lo and seen.marker >= oldest:
         return 0
     return missing
 
@@ -420,7 +473,8 @@ class _Lookups:
     companies: Mapping[str, Any] = field(default_factory=dict)
     segments: Mapping[str, Any] = field(default_factory=dict)
     # A contact object lists at most 10 tags and 10 companies (register:
-    # R-contact-companies); with `has_more`, its own lists give them all.
+    # R-contact-companies), sometimes fewer than it counts without saying `has_more`
+    # (R-contact-list-counts); where it shows fewer, its own lists give them all.
     contact_tags: Mapping[str, Any] = field(default_factory=dict)
     contact_companies: Mapping[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -444,10 +498,26 @@ def _lookups(ctx: Context, pairs: Sequence[tuple[Event, GoalSettings]], fresh: b
         if event.contact.get("id") is not None
         and (fresh or units.needs_fetch(event, needed[goal.name]))
     }
+    # What a filter judges is read no longer ago than one poll cycle; what units alone read
+    # may come from the cache for contact_ttl (README "What a filter sees").
+    judging = _judging_age(config)
+    judged = {
+        str(event.contact["id"])
+        for event, goal in pairs
+        if event.contact.get("id") is not None
+        and any(c.needs in ("contact", "companies") for c in goal.where)
+    }
     found = _Lookups()
-    found.contacts, failed = _cached_lookup(ctx, "contact", contact_ids, ctx.client.contact, fresh)
-    found.failed |= {f"contact:{i}" for i in failed}
+    judged_contacts, failed = _cached_lookup(
+        ctx, "contact", contact_ids & judged, ctx.client.contact, fresh, judging
+    )
+    other_contacts, failed_too = _cached_lookup(
+        ctx, "contact", contact_ids - judged, ctx.client.contact, fresh
+    )
+    found.contacts = {**other_contacts, **judged_contacts}
+    found.failed |= {f"contact:{i}" for i in failed | failed_too}
     company_ids: set[str] = set()
+    judged_companies: set[str] = set()
     lists: dict[str, set[str]] = {
         "segments": set(),
         "contact_tags": set(),
@@ -461,24 +531,39 @@ def _lookups(ctx: Context, pairs: Sequence[tuple[Event, GoalSettings]], fresh: b
             lists["segments"].add(cid)  # the contact object does not show them
         if contact is None:
             continue
-        if "companies" in reads and _has_more(contact, "companies"):
+        if "companies" in reads and _incomplete(contact, "companies"):
             lists["contact_companies"].add(cid)
         elif "companies" in reads:
-            company_ids.update(units.company_ids(contact))
-        if "companies" in needed[goal.name] and (first := units.company_id(contact)):
-            company_ids.add(first)
-        if any(c.field == "contact.tags" for c in goal.where) and _has_more(contact, "tags"):
+            judged_companies.update(units.company_ids(contact))
+        if "companies" in needed[goal.name]:
+            if first := units.company_id(contact):
+                company_ids.add(first)
+            elif _incomplete(contact, "companies"):  # none shown, some counted
+                lists["contact_companies"].add(cid)
+        if any(c.field == "contact.tags" for c in goal.where) and _incomplete(contact, "tags"):
             lists["contact_tags"].add(cid)
-    found.companies, failed = _cached_lookup(ctx, "company", company_ids, ctx.client.company, fresh)
-    found.failed |= {f"company:{i}" for i in failed}
+    found.companies, failed = _cached_lookup(
+        ctx, "company", company_ids - judged_companies, ctx.client.company, fresh
+    )
+    judged_found, failed_too = _cached_lookup(
+        ctx, "company", judged_companies, ctx.client.company, fresh, judging
+    )
+    found.companies = {**found.companies, **judged_found}
+    found.failed |= {f"company:{i}" for i in failed | failed_too}
     fetchers = contact_lists(ctx.client)
     for what, ids in lists.items():
-        got, failed = _cached_lookup(ctx, what, ids, fetchers[what], fresh)
+        got, failed = _cached_lookup(ctx, what, ids, fetchers[what], fresh, judging)
         setattr(found, what, got)
         found.failed |= {f"{what}:{i}" for i in failed}
     if any(c.field.endswith(".tags") for _, goal in pairs for c in goal.where):
-        found.tags = workspace_tags(ctx, fresh=fresh)
+        found.tags = workspace_tags(ctx, fresh=fresh, max_age=judging)
     return found
+
+
+def _judging_age(config: Config) -> float:
+    """How old a lookup a filter judges by may be: one poll cycle (never more than the
+    cache keeps anything)."""
+    return min(config.sync.poll_interval, config.sync.contact_ttl)
 
 
 def contact_lists(client: IntercomClient) -> dict[str, Callable[[str], Any]]:
@@ -490,9 +575,19 @@ def contact_lists(client: IntercomClient) -> dict[str, Callable[[str], Any]]:
     }
 
 
-def _has_more(contact: Mapping[str, Any], what: str) -> bool:
+def _incomplete(contact: Mapping[str, Any], what: str) -> bool:
+    """Whether the contact's embedded `tags` or `companies` list shows fewer than it has:
+    `has_more`, or a `total_count` above the items shown. A real contact showed 11 tag ids
+    with `total_count: 14, has_more: false` (register: R-contact-list-counts), so `has_more`
+    alone is not trusted."""
     listed = contact.get(what)
-    return isinstance(listed, Mapping) and listed.get("has_more") is True
+    if not isinstance(listed, Mapping):
+        return False
+    if listed.get("has_more") is True:
+        return True
+    total, shown = listed.get("total_count"), listed.get("data")
+    count = len(shown) if isinstance(shown, list) else 0
+    return isinstance(total, int) and not isinstance(total, bool) and total > count
 
 
 def _contact_fields(goal: GoalSettings, config: Config) -> set[str]:
@@ -509,10 +604,14 @@ def _contact_fields(goal: GoalSettings, config: Config) -> set[str]:
 WORKSPACE = "workspace"  # the cache id of the workspace's tag list
 
 
-def workspace_tags(ctx: Context, *, fresh: bool = False) -> dict[str, str]:
-    """Tag name -> id, from GET /tags, cached for `sync.contact_ttl` like contacts. A
-    failure is raised: every tag condition of the batch would otherwise be a guess."""
-    listed, failed = _cached_lookup(ctx, "tags", {WORKSPACE}, lambda _: ctx.client.tags(), fresh)
+def workspace_tags(
+    ctx: Context, *, fresh: bool = False, max_age: float | None = None
+) -> dict[str, str]:
+    """Tag name -> id, from GET /tags, cached for `max_age` (`sync.contact_ttl` unless
+    told). A failure is raised: every tag condition of the batch would otherwise be a guess."""
+    listed, failed = _cached_lookup(
+        ctx, "tags", {WORKSPACE}, lambda _: ctx.client.tags(), fresh, max_age
+    )
     if failed:
         raise IntercomUnavailable("GET /tags failed; the events that need tags wait")
     tags = listed.get(WORKSPACE) or []
@@ -540,6 +639,9 @@ def _goal_event(ctx: Context, event: Event, goal: GoalSettings, found: _Lookups)
     contact = found.contacts.get(contact_id)
     gone = contact_id in found.contacts and contact is None
     company = found.companies.get(units.company_id(contact) or "")
+    listed = found.contact_companies.get(contact_id)
+    if company is None and isinstance(listed, list) and listed:
+        company = listed[0] if isinstance(listed[0], Mapping) else None  # none shown, read
     resolution = units.resolve(event, goal, config.units, contact, company, gone=gone)
     unit_set, reason, filtered = resolution.units, resolution.reason, False
     reads = {condition.needs for condition in goal.where}
@@ -616,12 +718,19 @@ def _segment_list(value: object) -> list[Mapping[str, Any]]:
 
 
 def _cached_lookup(
-    ctx: Context, kind: str, ids: set[str], fetch: Callable[[str], Any], fresh: bool
+    ctx: Context,
+    kind: str,
+    ids: set[str],
+    fetch: Callable[[str], Any],
+    fresh: bool,
+    max_age: float | None = None,
 ) -> tuple[Mapping[str, Any], set[str]]:
-    """(id -> object or None where Intercom has none, the ids whose lookup failed: parked)."""
+    """(id -> object or None where Intercom has none, the ids whose lookup failed: parked),
+    from the cache where it is younger than `max_age` (`sync.contact_ttl` unless told)."""
     if not ids:
         return {}, set()
-    found = {} if fresh else ctx.store.cached(kind, ids, ctx.config.sync.contact_ttl)
+    age = ctx.config.sync.contact_ttl if max_age is None else max_age
+    found = {} if fresh else ctx.store.cached(kind, ids, age)
     missing = sorted(ids - set(found))
     results = dict(zip(missing, ctx.pool.map(_attempt(fetch), missing), strict=True))
     failed = {i: r for i, r in results.items() if isinstance(r, IntercomObjectError)}

@@ -22,6 +22,7 @@ from syncer.pipeline import Context, ScanStats
 from syncer.store import outbox, parking
 from syncer.store.outbox import Goal
 
+from syncer.store.state import Progress
 log = logging.getLogger("syncer.recovery")
 
 LOOKUPS = ("contact", "company", "tags", "segments", "contact_tags", "contact_companies")
@@ -81,7 +82,11 @@ def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parkin
         # Progress only where everything up to that time was in the window.
         done = reply is not None and reply <= window.hi
         key = kind.progress_key(item.object_id)
-        progress = {key: (reply, window.lo)} if done and reply is not None else {}
+        progress = (
+            {key: Progress(reply, window.lo, pipeline.seen_fields(conversation))}
+            if done and reply is not None
+            else {}
+        )
         unpark = (item.kind, item.object_id) if i == len(readers) else None
         pipeline.store_objects(
             ctx, kind, window, [conversation], ScanStats(), progress, unpark=unpark

@@ -62,42 +62,46 @@ def test_an_idle_cycle_costs_one_search_per_enabled_scan(
     assert sum(s.new for s in idle.scans.values()) == 0
 
 
-def test_a_cycle_fetches_a_conversation_only_when_its_contact_wrote_again(
+def test_a_cycle_fetches_a_conversation_only_when_it_shows_what_was_not_read(
     fake_intercom: FakeIntercom,
     fake_collector: FakeCollector,
     write_config: Callable,
     database_url: str,
+    now: int,
 ) -> None:
-    """Opened (the search item is all of it), answered by an admin (no contact reply), then
-    the contact writes again: only that last cycle fetches, and every message arrives once
-    (on SQLite and on PostgreSQL)."""
+    """A conversation inside the live overlap, cycle after cycle: opened (the search item is
+    all of it: no fetch), answered by an admin (a part more: fetched, since the count says
+    only that a part came), left alone (nothing moved: no fetch), then the contact writes
+    again (fetched). Every message arrives once (on SQLite and on PostgreSQL)."""
     path = write_config(
-        config_text(fake_intercom.url, database_url, collector_url=fake_collector.url)
+        config_text(
+            fake_intercom.url,
+            database_url,
+            collector_url=fake_collector.url,
+            sync="settle = 0\noverlap = 300\n",
+        )
     )
     ws = fake_intercom.workspace
+    ws.parts_reading = "with_opening"  # as every real payload counts (R-count-parts)
     user = ws.add_contact(external_id="talker")
+    conv: list[str] = []
+    changes: list[Callable[[int], object]] = [
+        lambda at: conv.append(ws.start_conversation(user, at)),
+        lambda at: ws.add_part(conv[0], at, author_type="admin", author_id="7"),
+        lambda at: None,
+        lambda at: ws.add_part(conv[0], at, author_type="user", author_id=user),
+    ]
+    fetches = []
     with cycle_context(path) as (ctx, pub):
-
-        def cycle_after(change: Callable[[int], object]) -> int:
-            time.sleep(1.1)  # each change lands in a later second than the last cycle read
-            at = int(time.time())
-            times.append(at)
-            change(at)
+        run_cycle(ctx, pub, now=now)  # pins the cursors
+        for step, change in enumerate(changes, 1):
+            change(now + 10 * step)
             fake_intercom.requests.clear()
-            run_cycle(ctx, pub)
-            return fake_intercom.calls()["GET /conversations/{id}"]
-
-        run_cycle(ctx, pub)
-        times: list[int] = []
-        conv: list[str] = []
-        fetches = [
-            cycle_after(lambda at: conv.append(ws.start_conversation(user, at))),
-            cycle_after(lambda at: ws.add_part(conv[0], at, author_type="admin", author_id="7")),
-            cycle_after(lambda at: ws.add_part(conv[0], at, author_type="user", author_id=user)),
-        ]
-    assert fetches == [0, 0, 1]
+            run_cycle(ctx, pub, now=now + 10 * step + 5)
+            fetches.append(fake_intercom.calls()["GET /conversations/{id}"])
+    assert fetches == [0, 1, 0, 1]
     messages = sorted(at for name, at, _ in fake_collector.goal_keys() if "messaged" in name)
-    assert messages == [times[0] * 1000, times[2] * 1000]
+    assert messages == [(now + 10) * 1000, (now + 40) * 1000]
 
 
 def test_run_once_reads_and_delivers_then_exits_by_outcome(

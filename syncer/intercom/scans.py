@@ -24,6 +24,11 @@ log = logging.getLogger("syncer.scan")
 # next one, so a sparse year costs a dozen searches, not 365.
 MAX_SLICE_ITEMS = 15_000
 MAX_SLICE_SECONDS = 366 * 86_400
+# A one-second slice whose pages keep holding fewer distinct items than the search counts
+# is read this many times in all, then taken as it is, with a warning: what the search will
+# not hand out cannot be read by waiting, and a scan stuck on one second would stop every
+# later event (the reconciliation pass reads that second again later).
+SHORT_READS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,14 @@ class _Restart(Exception):
     """This slice must be read again in smaller pieces."""
 
 
+class _Short(_Restart):
+    """The slice's pages held fewer distinct items than the search counted."""
+
+    def __init__(self, read: int, total: int) -> None:
+        super().__init__(f"read {read} distinct items of the {total} the search counted")
+        self.read = read
+
+
 def scan(
     client: Searcher,
     spec: ScanSpec,
@@ -116,11 +129,29 @@ def scan(
 ) -> Iterator[Page | Checkpoint]:
     """Yield the pages of [lo, hi], slice by slice, each slice closed by a checkpoint."""
     with ThreadPoolExecutor(1, thread_name_prefix="search-ahead") as ahead:
-        start, length = lo, slice_seconds
+        start, length, short = lo, slice_seconds, 0
         while start <= hi:
             end = min(hi, start + length - 1)
             try:
                 total = yield from _slice(client, spec, start, end, max_items, ahead)
+            except _Short as why:
+                if end > start:
+                    length = max(1, (end - start + 1) // 2)
+                    log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
+                    continue
+                short += 1
+                if short < SHORT_READS:
+                    log.warning("scan %s at %d: %s; reading it again", spec.field, start, why)
+                    continue
+                log.warning(
+                    "scan %s at %d: %s, %d times; going on with what it gave "
+                    "(the reconciliation pass reads this second again)",
+                    spec.field,
+                    start,
+                    why,
+                    short,
+                )
+                total = why.read
             except _Restart as why:
                 if end == start:
                     raise ScanIncomplete(
@@ -129,6 +160,7 @@ def scan(
                 length = max(1, (end - start + 1) // 2)
                 log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
                 continue
+            short = 0
             yield Checkpoint(end)
             start = end + 1
             if total < max_items // 4:
@@ -138,14 +170,17 @@ def scan(
 def _slice(
     client: Searcher, spec: ScanSpec, lo: int, hi: int, max_items: int, ahead: Executor
 ) -> Generator[Page, None, int]:
-    """Yield the slice's pages; return how many items the search said it holds.
+    """Yield the slice's pages; return how many items the search said it holds. Pages
+    that end holding fewer distinct items than that raise _Short: a walk over stateless
+    cursors can skip items as well as repeat them, and nothing else would say so.
 
     The next page is asked for before this one is yielded: its search runs while the
     caller reads the page's conversations, instead of after (one search in flight per scan;
     the order of pages and checkpoints is unchanged)."""
     query = window_query(spec, lo, hi)
     page = client.search(spec.resource, query)
-    total = page.total if page.total is not None else len(page.items)
+    counted = page.total
+    total = counted if counted is not None else len(page.items)
     if total > max_items and hi > lo:
         raise _Restart(f"{total} items in one slice")
     tokens: set[str] = set()
@@ -172,5 +207,7 @@ def _slice(
         if restart is not None:
             raise _Restart(restart)
         if following is None:
+            if counted is not None and len(ids) < counted:
+                raise _Short(len(ids), counted)
             return total
         page = following.result()

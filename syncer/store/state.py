@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
@@ -42,21 +42,56 @@ def drop_cursor(conn: Connection, name: str) -> None:
     conn.execute(delete(cursors).where(cursors.c.name == name))
 
 
-def get_progress(conn: Connection, conversation_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """conversation id -> (last_contact_reply_at handled, floor it was handled from)."""
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What was read of one conversation: every message up to `marker` (the kind's time
+    field, e.g. last_contact_reply_at) was stored, from `floor` on, and `seen` holds the
+    fields a new part moves as they were read ({} in rows written before 0005, when only the
+    marker was kept)."""
+
+    marker: int
+    floor: int
+    seen: Mapping[str, int] = field(default_factory=dict)
+    legacy: bool = False  # a row from before 0005: `seen` was not recorded
+
+
+def get_progress(conn: Connection, conversation_ids: Iterable[str]) -> dict[str, Progress]:
     ids = list(conversation_ids)
     if not ids:
         return {}
     rows = conn.execute(select(progress).where(progress.c.conversation_id.in_(ids)))
-    return {r.conversation_id: (r.last_contact_reply_at, r.floor) for r in rows}
+    return {
+        r.conversation_id: Progress(
+            r.last_contact_reply_at,
+            r.floor,
+            _seen(r.seen),
+            legacy=r.seen is None,
+        )
+        for r in rows
+    }
 
 
-def put_progress(conn: Connection, entries: Mapping[str, tuple[int, int]]) -> None:
+def _seen(raw: str | None) -> dict[str, int]:
+    try:
+        loaded = json.loads(raw) if raw else {}
+    except ValueError:  # a row written by hand: treated as seen without fields
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {str(k): v for k, v in loaded.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def put_progress(conn: Connection, entries: Mapping[str, Progress]) -> None:
     if not entries:
         return
     rows = [
-        {"conversation_id": cid, "last_contact_reply_at": lcra, "floor": floor}
-        for cid, (lcra, floor) in entries.items()
+        {
+            "conversation_id": cid,
+            "last_contact_reply_at": entry.marker,
+            "floor": entry.floor,
+            "seen": json.dumps(dict(entry.seen), sort_keys=True),
+        }
+        for cid, entry in entries.items()
     ]
     stmt = insert(conn, progress)
     conn.execute(
@@ -65,6 +100,7 @@ def put_progress(conn: Connection, entries: Mapping[str, tuple[int, int]]) -> No
             set_={
                 "last_contact_reply_at": stmt.excluded.last_contact_reply_at,
                 "floor": stmt.excluded.floor,
+                "seen": stmt.excluded.seen,
             },
         ),
         rows,

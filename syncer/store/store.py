@@ -20,7 +20,7 @@ from syncer.errors import StateError
 from syncer.store import lease, outbox, parking, state, tables
 from syncer.store.outbox import Goal
 from syncer.store.parking import Parked
-from syncer.store.state import Cursor
+from syncer.store.state import Cursor, Progress
 
 
 class Fence(Protocol):
@@ -151,14 +151,14 @@ class Store:
 
     # -- what a page stores ------------------------------------------------------------------
 
-    def progress(self, conversation_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    def progress(self, conversation_ids: Iterable[str]) -> dict[str, Progress]:
         with self._read() as conn:
             return state.get_progress(conn, conversation_ids)
 
     def store_page(
         self,
         goals: Sequence[Goal],
-        progress: Mapping[str, tuple[int, int]],
+        progress: Mapping[str, Progress],
         unpark: tuple[str, str] | None = None,
     ) -> list[Goal]:
         """A page's new goals, its per-conversation progress and the parked object it

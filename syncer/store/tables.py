@@ -48,6 +48,9 @@ progress = Table(
     # The last_contact_reply_at whose messages were all stored, from `floor` on.
     Column("last_contact_reply_at", BigInteger, nullable=False),
     Column("floor", BigInteger, nullable=False),
+    # JSON {field: value} of the conversation as read then: the fields a new part moves
+    # (its part count, `updated_at`); null in rows written before 0005.
+    Column("seen", Text, nullable=True),
 )
 
 cache = Table(

@@ -73,6 +73,9 @@ class Workspace:
     # alone, like the parts list's `total_count` ("parts"), or the opening message too
     # ("with_opening"). Set it before the first conversation.
     parts_reading: str = "parts"
+    # With `history`: a part `add_part` adds reaches the search index this many seconds
+    # after the change before it (the index shows the conversation first, its parts later).
+    part_lag: float = 0.0
     # Every new object with every field 2.14 always shows (empty where nothing set it), and
     # every part updating the statistics 2.14 documents for it (close, reopen, assignment).
     # Off, objects keep the fields the generator always gave them, plus what a method sets.
@@ -96,11 +99,11 @@ class Workspace:
     def _next_id(self) -> str:
         return str(next(self._ids))
 
-    def _touch(self, *changed: str) -> None:
+    def _touch(self, *changed: str, later: float = 0.0) -> None:
         self.version += 1
         if self.history is None:
             return
-        now = self.clock()
+        now = self.clock() + later
         for oid in changed:
             obj = self.conversations.get(oid) or self.tickets.get(oid)
             if obj is not None:
@@ -571,7 +574,7 @@ class Workspace:
                 body=body,
                 author=author,
             )
-            self._touch(conv_id)
+            self._touch(conv_id, later=self.part_lag)
             return str(part["id"])
 
     def _add_part(
@@ -1171,9 +1174,10 @@ class Workspace:
             if versions is None:
                 visible[oid] = obj
                 continue
-            old = [snapshot for at, snapshot in versions if at <= cutoff]
+            # The latest change indexed by then (a part's may be indexed after a later one).
+            old = [(at, n) for n, (at, _) in enumerate(versions) if at <= cutoff]
             if old:
-                visible[oid] = old[-1]
+                visible[oid] = versions[max(old)[1]][1]
         return visible
 
 

@@ -185,3 +185,63 @@ def test_a_scan_yields_only_the_items_that_hold_its_unsearched_filters() -> None
         for i in s.items
     ]
     assert got == [10, 12, 14]
+
+
+class Dropping(Stub):
+    """Pagination that loses items: over a search wider than `wide` seconds, each later
+    page leaves out its first item (as a walk over stateless cursors does when items shift
+    beneath it); `ghost` is counted by the search at its second but never handed out."""
+
+    def __init__(self, times: list[int], wide: int, ghost: int | None = None) -> None:
+        super().__init__(times, per_page=3)
+        self.wide, self.ghost = wide, ghost
+
+    def search(
+        self, resource: str, query: Mapping[str, Any], starting_after: str | None = None
+    ) -> SearchPage:
+        page = super().search(resource, query, starting_after)
+        lo, hi = self.queries[-1][:2]
+        items = page.items
+        if starting_after is not None and hi - lo + 1 > self.wide:
+            items = items[1:]
+        total = page.total
+        if self.ghost is not None and lo <= self.ghost <= hi:
+            total = (total or 0) + 1
+        return SearchPage(items, page.next, total)
+
+
+def test_a_slice_read_short_of_its_total_is_halved_and_read_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fewer distinct items than the search's `total_count`: the slice is read again in
+    halves, until slices narrow enough to walk whole give every item; each halving logged."""
+    times = list(range(0, 40, 2))
+    stub = Dropping(times, wide=5)
+    steps = list(scan(stub, SPEC, 0, 39, slice_seconds=40))
+    items = {i["created_at"] for s in steps if isinstance(s, Page) for i in s.items}
+    assert items == set(times)
+    assert [s.value for s in steps if isinstance(s, Checkpoint)][-1] == 39
+    assert any("read 14 distinct items of the 20" in r.message for r in caplog.records)
+
+
+def test_a_second_that_keeps_reading_short_is_read_again_then_passed_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A second whose search counts an item it never hands out is read SHORT_READS times,
+    then passed with a warning: every other item is read and the scan goes on."""
+    times = [1, 3, 5, 7, 9]
+    stub = Dropping(times, wide=100, ghost=4)
+    steps = list(scan(stub, SPEC, 0, 9, slice_seconds=10))
+    items = {i["created_at"] for s in steps if isinstance(s, Page) for i in s.items}
+    assert items == set(times)
+    assert [s.value for s in steps if isinstance(s, Checkpoint)][-1] == 9
+    assert sum(1 for lo, hi, token in stub.queries if (lo, hi, token) == (4, 4, None)) == 3
+    assert any("going on with what it gave" in r.message for r in caplog.records)
+
+
+def test_a_whole_walk_costs_no_extra_search() -> None:
+    """Pages that give every item the search counts: one search per page, nothing read
+    again (the normal case costs what it cost before the check)."""
+    stub = Stub(list(range(10)), per_page=3)
+    list(scan(stub, SPEC, 0, 9, slice_seconds=10))
+    assert len(stub.queries) == 4

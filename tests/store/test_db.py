@@ -14,6 +14,7 @@ from syncer.errors import ConfigError, StateError
 from syncer.store import outbox
 from syncer.store.db import open_database
 from syncer.store.outbox import Goal
+from syncer.store.state import Progress
 
 
 def goal(key: str, units: tuple = (("user_id", "u1"),)) -> Goal:
@@ -27,7 +28,7 @@ def test_fresh_database_is_migrated_to_head(database_url: str) -> None:
         with db.engine.connect() as conn:
             if db.dialect == "sqlite":
                 assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
             assert outbox.counts(conn) == {
                 "pending": 0,
                 "sent": 0,
@@ -136,11 +137,12 @@ def test_outbox_keeps_one_row_per_key(database_url: str) -> None:
     CONFLICT DO NOTHING, on either database); a cursor, progress and notes round-trip."""
     db = open_database(database_url)
     try:
-        first = db.store_page([goal("a"), goal("b"), goal("a")], {"c1": (1_795_000_000, 5)})
+        read = Progress(1_795_000_000, 5, {"statistics.count_conversation_parts": 2})
+        first = db.store_page([goal("a"), goal("b"), goal("a")], {"c1": read})
         assert [g.key for g in first] == ["a", "b"]
         assert [g.key for g in db.store_page([goal("b"), goal("c", ())], {})] == ["c"]
         assert (db.counts()["pending"], db.counts()["unattributed"]) == (2, 1)
-        assert db.progress(["c1"]) == {"c1": (1_795_000_000, 5)}
+        assert db.progress(["c1"]) == {"c1": read}
         db.move_cursor("ticket_created", 1_795_000_000, 1_790_000_000)
         assert db.cursor("ticket_created").last_value == 1_795_000_000  # type: ignore[union-attr]
         db.note("x", {"y": 1})
