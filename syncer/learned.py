@@ -99,6 +99,14 @@ class PartsReading:
         return self._reading
 
     @property
+    def shown(self) -> str | None:
+        """The reading only where this workspace showed it (its conversations, a probe), for
+        what a wrong reading would lose a message to (the fetch-skip): until then, None,
+        which trusts nothing but a count of 0. A same-second second message under the other
+        reading would show as the opening alone, and never be fetched."""
+        return self._reading if self._confirmed else None
+
+    @property
     def confirmed(self) -> bool:
         """Whether this workspace's own conversations (or a probe) showed the reading."""
         return self._confirmed

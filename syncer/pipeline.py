@@ -305,7 +305,9 @@ def _whole_conversations(
     seen = {
         cid: stored[kind.progress_key(cid)] for cid in replies if kind.progress_key(cid) in stored
     }
-    reading = ctx.parts.reading
+    # The fetch-skip may lose a message on a wrong reading: it takes the count as this
+    # workspace has shown it, not the evidence's starting point (learned.PartsReading).
+    reading = ctx.parts.shown
     wanted = [
         cid
         for cid, lcra in replies.items()
