@@ -22,7 +22,6 @@ from syncer.config import CollectorSettings, Config, IntercomSettings
 from syncer.errors import ConfigError, IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
 from syncer.store.db import inspect, is_postgres, open_store
-from syncer.store.lease import holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +102,7 @@ def _postgres(config: Config) -> Finding:
     except SyncerError as exc:
         return Finding("database", False, str(exc))
     try:
-        active = holder(store.engine)
+        active = store.holder()
     finally:
         store.close()
     return Finding("database", True, f"{store.where}; active: {active or 'none yet'}")

@@ -7,20 +7,13 @@ from typing import Any, Final
 
 from syncer import binding, words
 from syncer.config import Config
-from syncer.store import lease, outbox, parking
+from syncer.store import outbox, parking
 from syncer.store.db import open_store
-from syncer.store.store import READ_ONLY, Store
+from syncer.store.store import Store
 from syncer.timeparse import iso
 
 REASONS_SHOWN: Final = 10  # reasons of each kind `status` shows before "and N more"
 PARKED_SHOWN: Final = 5
-# PostgreSQL: the tables (with their indexes and TOAST) of the schema the store uses, not
-# the whole database, which other workspaces' schemas and other programs may share.
-_SCHEMA_SIZE: Final = (
-    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
-)
 
 
 def _reading(config: Config) -> Store:
@@ -35,16 +28,15 @@ def status(config: Config, now: float) -> dict[str, Any]:
         counts = store.counts()
         unattributed = store.reasons(outbox.UNATTRIBUTED)
         filtered = store.reasons(outbox.FILTERED, by_goal=True)
-        with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-            filtered_goals = outbox.totals_by_goal(conn, outbox.FILTERED)
+        filtered_goals = store.totals_by_goal(outbox.FILTERED)
         dead = store.reasons(outbox.DEAD)
         notes = store.notes()
         parked = store.parked_reasons()
         skipped, last_skip = store.skipped(parking.UNREADABLE)
         truncated, _ = store.skipped(parking.TRUNCATED)
         where = store.where
-        active = lease.holder(store.engine) if store.dialect == "postgresql" else None
-        size = _size(store)
+        active = store.holder()
+        size = store.state_size()
         oldest = store.oldest_personal()
     return {
         "database": where,
@@ -80,6 +72,24 @@ def status(config: Config, now: float) -> dict[str, Any]:
 
 
 def render(summary: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            *_header(summary),
+            "",
+            *_scans(summary),
+            "",
+            *_outbox(summary),
+            *_parked(summary),
+            *_unread(summary),
+            "",
+            *_last(summary),
+            *_reconciliation(summary),
+        ]
+    )
+
+
+def _header(summary: dict[str, Any]) -> list[str]:
+    """The database, the workspace it belongs to, and who is active on it."""
     size = summary.get("size_bytes")
     lines = [f"database  {summary['database']}" + (f"  ({_bytes(size)})" if size else "")]
     if summary.get("workspace"):
@@ -88,7 +98,11 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"personal data kept from {summary['oldest_personal_data']} on")
     if summary.get("active") is not None or summary["database"].startswith("postgresql"):
         lines.append(f"active    {summary.get('active') or 'none (no instance holds the lease)'}")
-    lines += ["", "scans"]
+    return lines
+
+
+def _scans(summary: dict[str, Any]) -> list[str]:
+    lines = ["scans"]
     if not summary["cursors"]:
         lines.append("  (none yet: the first cycle or sync starts them)")
     for c in summary["cursors"]:
@@ -96,8 +110,13 @@ def render(summary: dict[str, Any]) -> str:
             f"  {cursor_title(c['name']):<52} read up to {c['last_value_iso']}, "
             f"{_span(c['lag_seconds'])} behind"
         )
+    return lines
+
+
+def _outbox(summary: dict[str, Any]) -> list[str]:
+    """The outbox's counts, the filtered events by goal, and the commonest reasons."""
     counts = summary["outbox"]
-    lines += ["", "outbox  " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lines = ["outbox  " + ", ".join(f"{v} {k}" for k, v in counts.items())]
     by_goal = summary.get("filtered_by_goal") or []
     if by_goal:
         totals = ", ".join(f"{e['goal']} {e['count']}" for e in by_goal[:REASONS_SHOWN])
@@ -113,16 +132,27 @@ def render(summary: dict[str, Any]) -> str:
         more = _more(summary[key], REASONS_SHOWN, "reason", "event")
         if more:
             lines.append(f"  {title}: {more}")
-    if summary["parked"]:
-        lines.append(
-            f"parked  {summary['parked']} objects whose requests keep failing, retried each "
-            "cycle (`syncer parked list`)"
-        )
-        for entry in summary["parked_reasons"][:PARKED_SHOWN]:
-            lines.append(f"  {entry['count']} x {entry['kind']}: {entry['reason']}")
-        more = _more(summary["parked_reasons"], PARKED_SHOWN, "reason", "object")
-        if more:
-            lines.append(f"  {more}")
+    return lines
+
+
+def _parked(summary: dict[str, Any]) -> list[str]:
+    if not summary["parked"]:
+        return []
+    lines = [
+        f"parked  {summary['parked']} objects whose requests keep failing, retried each "
+        "cycle (`syncer parked list`)"
+    ]
+    for entry in summary["parked_reasons"][:PARKED_SHOWN]:
+        lines.append(f"  {entry['count']} x {entry['kind']}: {entry['reason']}")
+    more = _more(summary["parked_reasons"], PARKED_SHOWN, "reason", "object")
+    if more:
+        lines.append(f"  {more}")
+    return lines
+
+
+def _unread(summary: dict[str, Any]) -> list[str]:
+    """What could not be read: objects skipped, conversations cut at 500 parts."""
+    lines = []
     if summary["skipped_objects"]:
         lines.append(
             f"skipped objects  {summary['skipped_objects']} (last: {summary['last_skip']})"
@@ -132,22 +162,28 @@ def render(summary: dict[str, Any]) -> str:
             f"truncated  {summary['truncated_conversations']} conversations had more than the 500 "
             "parts Intercom returns; their oldest messages could not be read"
         )
+    return lines
+
+
+def _last(summary: dict[str, Any]) -> list[str]:
+    """The last error and the last cycle."""
     error = summary["last_error"]
-    lines.append("")
-    lines.append(
-        f"last error  {iso(error['at'])}  {error['error']}" if error else "last error  none"
-    )
+    lines = [f"last error  {iso(error['at'])}  {error['error']}" if error else "last error  none"]
     cycle = summary["last_cycle"]
     if isinstance(cycle, dict):
         lines.append(f"last cycle  {iso(cycle.get('at'))}  {cycle.get('summary', '')}")
+    return lines
+
+
+def _reconciliation(summary: dict[str, Any]) -> list[str]:
     reconciled = summary["reconcile"]
-    if reconciled:
-        lines.append(
-            f"reconciliation  last ran {iso(reconciled['at'])}: found {reconciled['found']} "
-            f"events the live scans had missed ({reconciled['found_total']} in all)"
-        )
-        lines.extend(_reconciled_scans(reconciled.get("scans") or {}))
-    return "\n".join(lines)
+    if not reconciled:
+        return []
+    return [
+        f"reconciliation  last ran {iso(reconciled['at'])}: found {reconciled['found']} "
+        f"events the live scans had missed ({reconciled['found_total']} in all)",
+        *_reconciled_scans(reconciled.get("scans") or {}),
+    ]
 
 
 def _reconciled_scans(scans: dict[str, dict[str, int]]) -> list[str]:
@@ -176,14 +212,6 @@ def _more(entries: list[dict[str, Any]], shown: int, what: str, unit: str) -> st
         return ""
     held = sum(int(e.get("count") or 0) for e in rest)
     return f"and {words.count(len(rest), 'more ' + what)} ({words.count(held, unit)})"
-
-
-def _size(store: Store) -> int | None:
-    """The state's size in bytes: SQLite's file; on PostgreSQL, the store's own schema."""
-    if store.dialect != "postgresql":
-        return store.size()
-    with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-        return int(conn.exec_driver_sql(_SCHEMA_SIZE).scalar() or 0)
 
 
 def _bytes(size: int) -> str:

@@ -175,3 +175,17 @@ def set_note(conn: Connection, key: str, value: Any) -> None:
 
 def notes(conn: Connection) -> dict[str, Any]:
     return {r.key: json.loads(r.value) for r in conn.execute(select(meta))}
+
+
+# PostgreSQL: the tables (with their indexes and TOAST) of the schema the store uses, not
+# the whole database, which other workspaces' schemas and other programs may share.
+_SCHEMA_SIZE = (
+    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
+)
+
+
+def schema_size(conn: Connection) -> int:
+    """PostgreSQL: the bytes the store's own schema takes."""
+    return int(conn.exec_driver_sql(_SCHEMA_SIZE).scalar() or 0)

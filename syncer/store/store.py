@@ -378,3 +378,18 @@ class Store:
         with self._write() as conn:
             for goal in goals:
                 outbox.reresolve(conn, goal, statuses)
+
+    # -- what `status` reads -----------------------------------------------------------------
+
+    def totals_by_goal(self, status: str) -> list[tuple[str, int]]:
+        """How many events of a status each goal has, most first (then by name)."""
+        with self._read() as conn:
+            return outbox.totals_by_goal(conn, status)
+
+    def state_size(self) -> int | None:
+        """The state's own size in bytes: SQLite's file; on PostgreSQL, the tables of the
+        store's schema, not the database, which other workspaces and programs may share."""
+        if self.dialect != "postgresql":
+            return self.size()
+        with self._read() as conn:
+            return state.schema_size(conn)
