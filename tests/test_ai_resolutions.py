@@ -379,3 +379,43 @@ def test_the_probes_find_states_as_searched_and_answers_as_dated(now: int) -> No
         found = _probe(fake, now)
     assert found["R-ai-answer"].verdict == probe.CONTRADICTED
     assert admin in found["R-ai-answer"].evidence
+
+
+@pytest.mark.parametrize("adapt", [False, True], ids=["without-probes", "probed"])
+def test_where_the_state_is_not_searchable_the_sweeps_check_it_on_each_item(
+    adapt: bool,
+    fake_collector: FakeCollector,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    now: int,
+) -> None:
+    """A workspace whose search does not match `ai_agent.resolution_state`: the start-up
+    probe says so and the daemon checks the state on each item instead, and every
+    confirmed resolution arrives; without the probe's word, those the reconciliation pass
+    does not reach (it reads a day, unfiltered) are lost."""
+    from syncer import daemon
+    from syncer.testing.workspace import generate
+    from tests.conftest import INTERCOM_TOKEN
+    from tests.test_semantics import iso
+    from tests.truth import expected_deliveries
+
+    start, end = now - 5 * 86_400, now - 600
+    ws = generate(seed=8, conversations=200, start=start, end=end, ai_agent=0.6)
+    unindexed = frozenset({"ai_agent.resolution_state"})
+    with FakeIntercom(ws, token=INTERCOM_TOKEN, unindexed=unindexed) as fake:
+        text = config_text(fake.url, tmp_path / "s.db", collector_url=fake_collector.url)
+        sync = f'settle = 0\nstart = "{iso(start - 60)}"\n'
+        goal = CONFIRMED_GOAL.replace("ai_confirmed", "intercom_ai_agent_resolved")
+        path = write_config(text.replace("settle = 0\n", sync) + goal)
+        with cycle_context(path) as (ctx, pub):
+            if adapt:
+                daemon._probe(ctx, None)
+                assert ctx.unsearched == unindexed
+            run_cycle(ctx, pub, now=now)
+    expected = expected_deliveries(ws, 0, now, kinds=frozenset({AI}))
+    got = Counter(fake_collector.goal_keys())
+    assert sum(expected.values()) > 5
+    if adapt:
+        assert got == expected
+    else:
+        assert got - expected == Counter() and sum(got.values()) < sum(expected.values())
