@@ -395,8 +395,8 @@ def test_where_the_state_is_not_searchable_the_sweeps_check_it_on_each_item(
     does not reach (it reads a day, unfiltered) are lost."""
     from syncer import daemon
     from syncer.testing.workspace import generate
+    from tests.clock import iso
     from tests.conftest import INTERCOM_TOKEN
-    from tests.test_semantics import iso
     from tests.truth import expected_deliveries
 
     start, end = now - 5 * 86_400, now - 600

@@ -27,9 +27,9 @@ from syncer.store.outbox import Goal
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
+from tests.clock import Clock, iso
 from tests.conftest import INTERCOM_TOKEN, config_text
 from tests.test_cycle import cycle_context
-from tests.test_semantics import Clock, iso
 from tests.truth import NAMES, expected_deliveries
 
 DAY = 86_400

@@ -48,18 +48,18 @@ def test_an_idle_cycle_costs_one_search_per_enabled_scan(
             extra="[goals.conversation_rated]\nenabled = false\n",
         )
     )
+    start = int(time.time()) - 60  # the cycles' own clock: no waiting for a second to pass
     with cycle_context(path) as (ctx, pub):
-        run_cycle(ctx, pub)  # the first cycle pins the cursors at "now"
+        run_cycle(ctx, pub, now=start)  # the first cycle pins the cursors at "now"
         ws = fake_intercom.workspace
         user = ws.add_contact(external_id="cycle-user")
-        time.sleep(1.1)  # live activity comes after the daemon started
-        ws.start_conversation(user, int(time.time()))
-        busy = run_cycle(ctx, pub)
+        ws.start_conversation(user, start + 1)  # live activity comes after the daemon started
+        busy = run_cycle(ctx, pub, now=start + 2)
         assert busy.sent == 2  # started + opening message
         fake_intercom.requests.clear()
         fake_collector.requests.clear()
-        time.sleep(1.1)  # a poll interval later (an empty window would cost nothing at all)
-        idle = run_cycle(ctx, pub)
+        # A poll interval later (an empty window would cost nothing at all).
+        idle = run_cycle(ctx, pub, now=start + 5)
     assert fake_intercom.calls() == {"POST /conversations/search": 2, "POST /tickets/search": 1}
     assert fake_collector.requests == []
     assert sum(s.new for s in idle.scans.values()) == 0

@@ -17,9 +17,9 @@ from syncer.daemon import run_cycle
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
+from tests.clock import Clock
 from tests.conftest import INTERCOM_TOKEN, config_text
 from tests.test_cycle import cycle_context
-from tests.test_semantics import Clock
 from tests.truth import expected_deliveries
 
 DEFAULTS = SyncSettings(database="", start=None)

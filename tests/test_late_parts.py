@@ -28,9 +28,9 @@ from syncer.store.state import Progress
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
+from tests.clock import Clock
 from tests.conftest import INTERCOM_TOKEN, config_text
 from tests.test_cycle import cycle_context
-from tests.test_semantics import Clock
 from tests.truth import expected_deliveries
 
 INDEX_LAG = 15  # the search index, behind the objects; more than `settle`

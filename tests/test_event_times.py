@@ -20,29 +20,12 @@ from syncer.daemon import run_cycle
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, generate
+from tests.clock import Clock, iso
 from tests.conftest import INTERCOM_TOKEN, config_text
 from tests.test_cycle import cycle_context
 from tests.truth import expected_deliveries
 
 DAY = 86_400
-
-
-class Clock:
-    """A clock the test moves: the fake Intercom's answers and the syncer's cycles share it."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> int:
-        self.now += seconds
-        return int(self.now)
-
-
-def iso(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["inclusive", "strict"])
