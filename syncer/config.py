@@ -20,24 +20,11 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from syncer import filters
+from syncer import filters, kinds
 from syncer.errors import ConfigError
 from syncer.filters import Condition
-from syncer.timeparse import to_epoch
+from syncer.timeparse import DAY, to_epoch
 
-GOAL_KINDS: Final = (
-    "conversation_started",
-    "conversation_rated",
-    "user_messaged",
-    "ticket_created",
-    "conversation_closed",
-    "ai_agent_resolved",
-)
-DEFAULT_GOAL_NAMES: Final = {kind: f"intercom_{kind}" for kind in GOAL_KINDS}
-OFF_BY_DEFAULT: Final = frozenset({"conversation_closed", "ai_agent_resolved"})
-DEFAULT_PROPERTIES: Final[Mapping[str, Mapping[str, str]]] = {
-    "conversation_rated": {"rating": "rating.score"},
-}
 PROPERTY_SOURCES: Final = frozenset(
     {
         "contact.email",
@@ -52,7 +39,6 @@ PROPERTY_SOURCES: Final = frozenset(
         "ticket.type",
     }
 )
-TICKET_CATEGORIES: Final = ("Customer", "Back-office", "Tracker")  # register: R-ticket-category
 UNIT_SOURCES: Final = ("external_id", "email", "id")
 CUSTOM_ATTRIBUTE_PREFIX: Final = "custom_attributes."
 REGIONS: Final = {
@@ -62,7 +48,6 @@ REGIONS: Final = {
 }
 CONFIG_ENV: Final = "SYNCER_CONFIG"
 MAX_GOAL_NAME: Final = 128
-DAY: Final = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +86,12 @@ class GoalSettings:
     name: str
     enabled: bool
     properties: tuple[tuple[str, str], ...]  # (property name, source)
-    bot_started: bool = False  # conversation_started: count bot-opened ones the contact answered
-    quick_replies: bool = False  # user_messaged: a contact's click on a bot's button counts
-    categories: tuple[str, ...] = ("Customer",)  # ticket_created: the categories that count
-    where: tuple[Condition, ...] = ()  # every one must hold (filters.py)
-    # ai_agent_resolved: None counts confirmed resolutions only; seconds, assumed ones too,
+    # The kinds' own options (kinds.py reads each from its goal's table):
+    bot_started: bool = False  # started: count bot-opened ones the contact answered
+    quick_replies: bool = False  # messaged: a contact's click on a bot's button counts
+    categories: tuple[str, ...] = ("Customer",)  # tickets: the categories that count
+    where: tuple[Condition, ...] = ()  # every one must hold (syncer/filters/)
+    # AI resolutions: None counts confirmed resolutions only; seconds, assumed ones too,
     # once they have held that long (the contact did not come back; README "Events")
     assumed_hold: int | None = None
 
@@ -580,7 +566,8 @@ def _goals(root: _Table) -> tuple[GoalSettings, ...]:
     if rules is None:
         table = _Table(legacy or {}, "goals")
         goals = tuple(
-            _goal(_Table(table.get(kind, dict, {}), table.key(kind)), kind) for kind in GOAL_KINDS
+            _goal(_Table(table.get(kind, dict, {}), table.key(kind)), kind)
+            for kind in kinds.BY_NAME
         )
         table.finish()
     else:
@@ -604,31 +591,24 @@ def _goals(root: _Table) -> tuple[GoalSettings, ...]:
 def _rule(raw: object, where: str) -> GoalSettings:
     table = _Table(raw, where)
     kind = table.text("kind")
-    if kind not in GOAL_KINDS:
-        known = ", ".join(GOAL_KINDS)
+    if kind not in kinds.BY_NAME:
+        known = ", ".join(kinds.BY_NAME)
         raise ConfigError(f"{table.key('kind')}: unknown kind {kind!r} (known: {known})")
     return _goal(table, kind, named=True)
 
 
 def _goal(table: _Table, kind: str, *, named: bool = False) -> GoalSettings:
     """One goal's table; a rule (`named`) must give its name, a `[goals.KIND]` table has one."""
-    name = _goal_name(table, ... if named else DEFAULT_GOAL_NAMES[kind])
-    enabled = table.get("enabled", bool, named or kind not in OFF_BY_DEFAULT)
+    declared = kinds.BY_NAME[kind]
+    name = _goal_name(table, ... if named else declared.default_goal)
+    enabled = table.get("enabled", bool, named or declared.on)
     props_raw = table.get("properties", dict, None)
     where_raw = table.get("where", dict, None)
-    options: dict[str, Any] = {}
-    if kind == "conversation_started":
-        options["bot_started"] = table.get("bot_started", bool, False)
-    if kind == "user_messaged":
-        options["quick_replies"] = table.get("quick_replies", bool, False)
-    if kind == "ticket_created":
-        options["categories"] = _categories(table)
-    if kind == "ai_agent_resolved":
-        options["assumed_hold"] = _assumed_hold(table)
-    options["where"] = filters.parse_where(where_raw, table.key("where"), kind)
+    options: dict[str, Any] = declared.options(table) if declared.options else {}
+    options["where"] = filters.parse_where(where_raw, table.key("where"), kind, kinds.SUBJECTS)
     table.finish()
     if props_raw is None:
-        defaults = tuple(DEFAULT_PROPERTIES.get(kind, {}).items())
+        defaults = tuple(declared.properties.items())
         return GoalSettings(kind, name, enabled, defaults, **options)
     props = _Table(props_raw, table.key("properties"))
     pairs = []
@@ -639,39 +619,6 @@ def _goal(table: _Table, kind: str, *, named: bool = False) -> GoalSettings:
             raise ConfigError(f"{props.key(prop)}: unknown source {source!r} (known: {known})")
         pairs.append((prop, source))
     return GoalSettings(kind, name, enabled, tuple(pairs), **options)
-
-
-def _categories(table: _Table) -> tuple[str, ...]:
-    value = table.get("categories", list, ["Customer"])
-    if not value or any(c not in TICKET_CATEGORIES for c in value):
-        raise ConfigError(
-            f"{table.key('categories')}: a non-empty list of {', '.join(TICKET_CATEGORIES)}, "
-            f"got {value!r}"
-        )
-    return tuple(dict.fromkeys(value))
-
-
-RESOLUTIONS: Final = ("confirmed", "assumed")
-MAX_ASSUMED_HOLD: Final = 30 * DAY
-
-
-def _assumed_hold(table: _Table) -> int | None:
-    """`resolutions`: "confirmed" (the default) or "assumed"; `assumed_hold`, the seconds
-    an assumed resolution must hold before it counts (24 h unless given), only with
-    "assumed": beside "confirmed" it would do nothing."""
-    resolutions = table.get("resolutions", str, "confirmed")
-    if resolutions not in RESOLUTIONS:
-        raise ConfigError(
-            f'{table.key("resolutions")}: "confirmed" or "assumed", got {resolutions!r}'
-        )
-    if resolutions == "confirmed":
-        if "assumed_hold" in table.data:
-            raise ConfigError(
-                f'{table.key("assumed_hold")}: only with resolutions = "assumed" (confirmed '
-                "resolutions count at once)"
-            )
-        return None
-    return table.integer("assumed_hold", DAY, minimum=0, maximum=MAX_ASSUMED_HOLD)
 
 
 def _sync(table: _Table, path: Path | None, env: Mapping[str, str]) -> SyncSettings:

@@ -30,7 +30,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from syncer import catchup, report, words
+from syncer import catchup, kinds, report, words
 from syncer import config as config_mod
 from syncer.errors import ConfigError
 from syncer.testing.fake_collector import Accepted, FakeCollector
@@ -40,33 +40,28 @@ from syncer.testing.workspace import Workspace, furnish, generate
 TOKEN, KEY = "demo-intercom-token", "demo-collector-key"
 ENV = {"INTERCOM_ACCESS_TOKEN": TOKEN, "ABSMARTLY_API_KEY": KEY}
 AI_SHARE = 0.3  # of contact-opened conversations the AI agent answers
-# The demo's own goals: ABsmartly's guide's four, and one filtered goal to show filters.
-DEMO_GOALS = """\
-[[goal]]
-kind = "conversation_started"
-name = "intercom_conversation_started"
-[goal.properties]
-user_email = "contact.email"
-user_name = "contact.name"
-company = "company.name"
 
-[[goal]]
-kind = "conversation_rated"
-name = "intercom_conversation_rated"
 
-[[goal]]
-kind = "user_messaged"
-name = "intercom_user_messaged"
+def _demo_goals() -> str:
+    """The demo's own goals: the default ones (ABsmartly's guide's four, kinds.py), with the
+    contact's and company's names as properties, and one filtered goal to show filters."""
+    props = 'user_email = "contact.email"\nuser_name = "contact.name"\ncompany = "company.name"\n'
+    goals = [
+        f'[[goal]]\nkind = "{kind.name}"\nname = "{kind.default_goal}"\n'
+        + ("" if kind.properties else f"[goal.properties]\n{props}")
+        for kind in kinds.KINDS
+        if kind.on
+    ]
+    rated = next(kind for kind in kinds.KINDS if kinds.RATING in kind.subjects)
+    goals.append(
+        f'[[goal]]\nkind = "{rated.name}"\nname = "intercom_low_rating"\n'
+        "where.rating.score = { lte = 2 }\n"
+    )
+    return "\n".join(goals)
 
-[[goal]]
-kind = "ticket_created"
-name = "intercom_ticket_created"
 
-[[goal]]
-kind = "conversation_rated"
-name = "intercom_low_rating"
-where.rating.score = { lte = 2 }
-"""
+DEMO_GOALS = _demo_goals()
+
 # What a user's config may set that the demo replaces: the fakes' addresses and secrets, a
 # state database of its own. Kept from [absmartly]: how goals are shaped and sent.
 KEPT_ABSMARTLY = (

@@ -1,7 +1,13 @@
-"""The scans each goal needs: what it searches, how it reads an item, with the goal's options.
+"""The goal kinds, each declared once (`KINDS`): what its events are, whether it is on by
+default, its default properties, its own options, what its `where` may name, and the scans
+its goals need. The config, the filters, `--help` and the README's list of kinds derive
+from here; the detectors (detect.py) say how an Intercom object becomes its events.
 
-A goal kind may need more than one scan (conversations a bot opened are found on another
-field than those a contact opened); each scan has its own cursor, named by `Kind.name`.
+Adding a kind: a `GoalKind` here, its detector in detect.py, and tests (README
+"Development").
+
+A kind may need more than one scan (conversations a bot opened are found on another field
+than those a contact opened); each scan has its own cursor, named by `Scan.name`.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from syncer import detect, filters
-from syncer.config import Config, GoalSettings
+from syncer.errors import ConfigError
 from syncer.intercom.scans import ScanSpec
+from syncer.timeparse import DAY
+
+if TYPE_CHECKING:
+    from syncer.config import Config, GoalSettings
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
+class Scan:
     """One scan: its cursor's name, the goal kind its events count for, what it searches."""
 
     name: str
@@ -57,10 +67,10 @@ def _shared(goals: Sequence[GoalSettings]) -> tuple[dict[str, Any], ...]:
     return filters.pushdown([goal.where for goal in goals])
 
 
-def _started(goals: Sequence[GoalSettings]) -> list[Kind]:
+def _started(goals: Sequence[GoalSettings]) -> list[Scan]:
     pushed = _shared(goals)
     scans = [
-        Kind(
+        Scan(
             "conversation_started",
             "conversation_started",
             ScanSpec("conversations", "created_at", pushed),
@@ -69,7 +79,7 @@ def _started(goals: Sequence[GoalSettings]) -> list[Kind]:
     ]
     if any(goal.bot_started for goal in goals):
         scans.append(
-            Kind(
+            Scan(
                 "conversation_started_by_bot",
                 "conversation_started",
                 ScanSpec(
@@ -81,40 +91,40 @@ def _started(goals: Sequence[GoalSettings]) -> list[Kind]:
     return scans
 
 
-def _rated(goals: Sequence[GoalSettings]) -> list[Kind]:
+def _rated(goals: Sequence[GoalSettings]) -> list[Scan]:
     # `replied_at` is not defined (register R-rating-times): the detector keeps a rating
     # whose `updated_at` a remark moved past the window the search found it in.
     spec = ScanSpec("conversations", "conversation_rating.replied_at", _shared(goals))
-    return [Kind("conversation_rated", "conversation_rated", spec, detect.conversation_rated)]
+    return [Scan("conversation_rated", "conversation_rated", spec, detect.conversation_rated)]
 
 
-def _messaged(goals: Sequence[GoalSettings]) -> list[Kind]:
+def _messaged(goals: Sequence[GoalSettings]) -> list[Scan]:
     quick = any(goal.quick_replies for goal in goals)
     detector = functools.partial(detect.user_messaged, quick_replies=quick)
     spec = ScanSpec("conversations", "statistics.last_contact_reply_at", _shared(goals))
     return [
-        Kind(
+        Scan(
             "user_messaged", "user_messaged", spec, detector, fetch_whole=True, opening_may_do=True
         )
     ]
 
 
-def _tickets(goals: Sequence[GoalSettings]) -> list[Kind]:
+def _tickets(goals: Sequence[GoalSettings]) -> list[Scan]:
     # The search matches categories by terms (request, task, tracker), the object shows
     # names (Customer, Back-office, Tracker): the detector checks the name on the object.
     wanted = frozenset(c for goal in goals for c in goal.categories)
     detector = functools.partial(detect.ticket_created, categories=wanted)
     spec = ScanSpec("tickets", "created_at", _shared(goals))
-    return [Kind("ticket_created", "ticket_created", spec, detector)]
+    return [Scan("ticket_created", "ticket_created", spec, detector)]
 
 
-def _closed(goals: Sequence[GoalSettings]) -> list[Kind]:
+def _closed(goals: Sequence[GoalSettings]) -> list[Scan]:
     # `last_close_at` moves with each close (register: R-close-parts, R-close-state), so a
     # conversation closed again is found and fetched again; its parts' `state` say which
     # part closed it, and `last_close_at` dates a close no part shows.
     spec = ScanSpec("conversations", "statistics.last_close_at", _shared(goals))
     return [
-        Kind(
+        Scan(
             "conversation_closed",
             "conversation_closed",
             spec,
@@ -128,10 +138,10 @@ def _closed(goals: Sequence[GoalSettings]) -> list[Kind]:
 
 # How long after a conversation's last update its AI agent's resolution state may still
 # change unseen and be found: each sweep reads this far back, every cycle.
-AI_SWEEP = 86_400
+AI_SWEEP = DAY
 
 
-def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Kind]:
+def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Scan]:
     # A resolution has no time of its own and its state may change without moving
     # `updated_at` (register R-ai-sweep): each state is swept over a trailing window of
     # `updated_at` with `ai_agent.resolution_state` (searchable, R-ai-resolution), in a scan
@@ -143,9 +153,9 @@ def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Kind]:
     participated = {"field": "ai_agent_participated", "operator": "=", "value": True}
     shared = _shared(goals)
 
-    def sweep(name: str, state: str, holds: frozenset[int], delay: int) -> Kind:
+    def sweep(name: str, state: str, holds: frozenset[int], delay: int) -> Scan:
         wanted = {"field": "ai_agent.resolution_state", "operator": "=", "value": state}
-        return Kind(
+        return Scan(
             name,
             "ai_agent_resolved",
             ScanSpec("conversations", "updated_at", (participated, wanted, *shared)),
@@ -167,28 +177,151 @@ def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Kind]:
     return scans
 
 
-# The kinds registry: one row per goal kind, the scans its goals need.
-SCANS: Mapping[str, Callable[[Sequence[GoalSettings]], list[Kind]]] = {
-    "conversation_started": _started,
-    "conversation_rated": _rated,
-    "user_messaged": _messaged,
-    "ticket_created": _tickets,
-    "conversation_closed": _closed,
-    "ai_agent_resolved": _ai_resolved,
+class Table(Protocol):
+    """What a kind's options are read from: the goal's table in the config (config._Table)."""
+
+    data: dict[str, Any]
+
+    def key(self, name: str) -> str: ...
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any: ...
+
+    def integer(
+        self, name: str, default: int, minimum: int = 0, maximum: int | None = None
+    ) -> int: ...
+
+
+def _bot_started(table: Table) -> dict[str, Any]:
+    return {"bot_started": table.get("bot_started", bool, False)}
+
+
+def _quick_replies(table: Table) -> dict[str, Any]:
+    return {"quick_replies": table.get("quick_replies", bool, False)}
+
+
+TICKET_CATEGORIES: Final = ("Customer", "Back-office", "Tracker")  # register: R-ticket-category
+
+
+def _categories(table: Table) -> dict[str, Any]:
+    value = table.get("categories", list, ["Customer"])
+    if not value or any(c not in TICKET_CATEGORIES for c in value):
+        raise ConfigError(
+            f"{table.key('categories')}: a non-empty list of {', '.join(TICKET_CATEGORIES)}, "
+            f"got {value!r}"
+        )
+    return {"categories": tuple(dict.fromkeys(value))}
+
+
+RESOLUTIONS: Final = ("confirmed", "assumed")
+MAX_ASSUMED_HOLD: Final = 30 * DAY
+
+
+def _resolutions(table: Table) -> dict[str, Any]:
+    """`resolutions`: "confirmed" (the default) or "assumed"; `assumed_hold`, the seconds
+    an assumed resolution must hold before it counts (24 h unless given), only with
+    "assumed": beside "confirmed" it would do nothing."""
+    resolutions = table.get("resolutions", str, "confirmed")
+    if resolutions not in RESOLUTIONS:
+        raise ConfigError(
+            f'{table.key("resolutions")}: "confirmed" or "assumed", got {resolutions!r}'
+        )
+    if resolutions == "confirmed":
+        if "assumed_hold" in table.data:
+            raise ConfigError(
+                f'{table.key("assumed_hold")}: only with resolutions = "assumed" (confirmed '
+                "resolutions count at once)"
+            )
+        return {"assumed_hold": None}
+    hold = table.integer("assumed_hold", DAY, minimum=0, maximum=MAX_ASSUMED_HOLD)
+    return {"assumed_hold": hold}
+
+
+# What an event is about, beside its contact and the contact's companies (which every
+# event has): the subjects a `where` may name (filters/fields.py, by each field's first word).
+CONVERSATION, RATING, TICKET = "conversation", "rating", "ticket"
+
+
+@dataclass(frozen=True, slots=True)
+class GoalKind:
+    """One goal kind, declared once."""
+
+    name: str
+    summary: str  # what counts, in a few words: `--help`, the README's list
+    scans: Callable[[Sequence[GoalSettings]], list[Scan]]
+    on: bool = True  # a `[goals.KIND]` config (the older form) has it on unless it says not
+    subjects: frozenset[str] = frozenset({CONVERSATION})
+    properties: Mapping[str, str] = dataclasses.field(default_factory=dict)  # when none given
+    options: Callable[[Table], dict[str, Any]] | None = None  # its own settings, read
+
+    @property
+    def default_goal(self) -> str:
+        """The goal's name when its config gives none (the older form)."""
+        return f"intercom_{self.name}"
+
+
+KINDS: Final = (
+    GoalKind(
+        "conversation_started",
+        "a contact starts a conversation",
+        _started,
+        options=_bot_started,
+    ),
+    GoalKind(
+        "conversation_rated",
+        "a contact rates a conversation",
+        _rated,
+        subjects=frozenset({CONVERSATION, RATING}),
+        properties={"rating": "rating.score"},
+    ),
+    GoalKind(
+        "user_messaged",
+        "a contact sends a message",
+        _messaged,
+        options=_quick_replies,
+    ),
+    GoalKind(
+        "ticket_created",
+        "a contact creates a ticket",
+        _tickets,
+        subjects=frozenset({TICKET}),
+        options=_categories,
+    ),
+    GoalKind(
+        "conversation_closed",
+        "a conversation is closed",
+        _closed,
+        on=False,
+    ),
+    GoalKind(
+        "ai_agent_resolved",
+        "the AI agent resolves a conversation",
+        _ai_resolved,
+        on=False,
+        options=_resolutions,
+    ),
+)
+BY_NAME: Final[Mapping[str, GoalKind]] = {kind.name: kind for kind in KINDS}
+SUBJECTS: Final[Mapping[str, frozenset[str]]] = {kind.name: kind.subjects for kind in KINDS}
+# The scans each kind's goals need, in the order of KINDS (a test may put another in).
+SCANS: dict[str, Callable[[Sequence[GoalSettings]], list[Scan]]] = {
+    kind.name: kind.scans for kind in KINDS
 }
 
 
-def kinds_for(config: Config, unsearched: frozenset[str] = frozenset()) -> list[Kind]:
+def kinds_for(config: Config, unsearched: frozenset[str] = frozenset()) -> list[Scan]:
     """Every scan the enabled goals need, in the order of the kinds registry. Filters on
     the `unsearched` fields (those the start-up probes found not matching as documented)
     are checked on each search item instead of sent with the search."""
     return [
-        dataclasses.replace(kind, spec=kind.spec.unsearched(unsearched)) if unsearched else kind
+        dataclasses.replace(scan, spec=scan.spec.unsearched(unsearched)) if unsearched else scan
         for goal_kind, scans in SCANS.items()
         if (goals := config.goals_of(goal_kind))
-        for kind in scans(goals)
+        for scan in scans(goals)
     ]
 
 
-def by_name(config: Config) -> dict[str, Kind]:
-    return {kind.name: kind for kind in kinds_for(config)}
+def by_name(config: Config) -> dict[str, Scan]:
+    return {scan.name: scan for scan in kinds_for(config)}
+
+
+Kind = Scan  # the name of earlier versions, while callers move to `Scan`

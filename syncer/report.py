@@ -222,7 +222,7 @@ def _bytes(size: int) -> str:
 
 
 def cursor_title(name: str) -> str:
-    """A cursor in words: `user_messaged@1793491200` is a catch-up from that time."""
+    """A cursor in words: `SCAN@1793491200` is a catch-up from that time."""
     kind, _, since = name.partition("@")
     words = kind.replace("_", " ")
     return f"{words} (catch-up from {iso(int(since))})" if since.isdigit() else f"{words} (live)"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Final
 
 from syncer.errors import ConfigError
+
+DAY: Final = 86_400  # seconds: the one definition
 
 EXAMPLE = "e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
 EARLIEST = 946_684_800  # 2000-01-01: no Intercom workspace holds anything older

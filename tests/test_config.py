@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncer import config
+from syncer import config, kinds
 from syncer.cli import main
 from syncer.errors import ConfigError
 
@@ -158,7 +158,7 @@ def test_example_config_is_valid() -> None:
             "sync.reresolve_days: must be at least 1, got 0",
         ),
         (
-            lambda t: t + "".join(f"[goals.{k}]\nenabled = false\n" for k in config.GOAL_KINDS),
+            lambda t: t + "".join(f"[goals.{k}]\nenabled = false\n" for k in kinds.BY_NAME),
             "goals: every goal is disabled",
         ),
         (

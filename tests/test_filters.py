@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
+from syncer import filters
 from syncer.errors import ConfigError
-from syncer.filters import Seen, parse_where, pushdown, rejection, subject
+from syncer.filters import Seen, pushdown, rejection, subject
+from syncer.kinds import SUBJECTS
+
+# The `where` language as the config reads it, with the kinds' subjects.
+parse_where = functools.partial(filters.parse_where, subjects=SUBJECTS)
 
 CONTACT = {
     "role": "user",

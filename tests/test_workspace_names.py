@@ -7,18 +7,23 @@ written out by hand."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from syncer import filters
 from syncer.errors import ConfigError, IntercomUnavailable
-from syncer.filters import parse_where
+from syncer.kinds import SUBJECTS
 from syncer.names import listed, unknown_name
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace
 from tests.conftest import INTERCOM_TOKEN, config_text
+
+# The `where` language as the config reads it, with the kinds' subjects.
+parse_where = functools.partial(filters.parse_where, subjects=SUBJECTS)
 
 
 @pytest.fixture

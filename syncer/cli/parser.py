@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from syncer import __version__
+from syncer import __version__, kinds
 from syncer import config as config_mod
 from syncer.cli import commands
 from syncer.cli.console import EXIT_USAGE
@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="syncer",
         description=(
-            "Poll Intercom and deliver support activity (conversation started, conversation "
-            "rated, user messaged, ticket created) to the ABsmartly Collector as goal events."
+            "Poll Intercom and deliver support activity to the ABsmartly Collector as goal "
+            f"events. Goal kinds: {_kinds()}."
         ),
         epilog=EPILOG,
     )
@@ -243,6 +243,15 @@ def _forget(subcommands: argparse._SubParsersAction[_Parser]) -> None:
     who.add_argument("--contact", metavar="ID", help="the Intercom contact id")
     who.add_argument("--email", metavar="EMAIL", help="the contact's email address")
     forget.set_defaults(handler=commands.cmd_forget)
+
+
+def _kinds() -> str:
+    """The goal kinds, as kinds.py declares them; the default goals are those of the kinds
+    that are on unless a config says otherwise."""
+    return "; ".join(
+        f"{kind.name} ({kind.summary}{'' if kind.on else ', not among the default goals'})"
+        for kind in kinds.KINDS
+    )
 
 
 def _global_options(parser: argparse.ArgumentParser, default: Any = None) -> None:

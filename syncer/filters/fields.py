@@ -1,5 +1,7 @@
-"""The fields a goal's `where` may name: what each holds, which goals' events have it, its
-documented values, and the search field it may be pushed down as. Pure data."""
+"""The fields a goal's `where` may name: what each holds, what it is about (its first word:
+the event's conversation, rating or ticket, or its contact and their company, which every
+event has; each goal kind declares which it has, kinds.py), its documented values, and the
+search field it may be pushed down as. Pure data."""
 
 from __future__ import annotations
 
@@ -8,26 +10,16 @@ from dataclasses import dataclass
 from typing import Final
 
 TEXT, NUMBER, TIME, SET, ANY = "text", "number", "time", "set", "any"
-CONVERSATION_KINDS: Final = frozenset(
-    {
-        "conversation_started",
-        "conversation_rated",
-        "user_messaged",
-        "conversation_closed",
-        "ai_agent_resolved",
-    }
-)
-TICKET_KINDS: Final = frozenset({"ticket_created"})
-EVERY_KIND: Final = CONVERSATION_KINDS | TICKET_KINDS
+# Every event has a contact, and the contact's companies: fields about them fit every kind.
+EVERY_EVENT: Final = frozenset({"contact", "company"})
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """A filterable field: what it holds, which goals' events have it, and the search field
-    it may be pushed down as (register: R-filter-pushdown)."""
+    """A filterable field: what it holds, and the search field it may be pushed down as
+    (register: R-filter-pushdown)."""
 
     type: str
-    kinds: frozenset[str]
     values: tuple[str, ...] = ()  # the documented values, where the spec lists them
     search: str | None = None
     bounds: tuple[int, int] | None = None  # a documented range of whole numbers
@@ -68,45 +60,43 @@ ASSIGNEES: Final = frozenset(
     }
 )
 FIELDS: Final[Mapping[str, Field]] = {
-    "conversation.source.type": Field(TEXT, CONVERSATION_KINDS, _SOURCE_TYPES, "source.type"),
-    "conversation.source.delivered_as": Field(
-        TEXT, CONVERSATION_KINDS, _DELIVERED_AS, "source.delivered_as"
-    ),
-    "conversation.tags": Field(SET, CONVERSATION_KINDS),
-    "conversation.admin_assignee_id": Field(TEXT, CONVERSATION_KINDS),
-    "conversation.team_assignee_id": Field(TEXT, CONVERSATION_KINDS),
-    "conversation.priority": Field(TEXT, CONVERSATION_KINDS, ("priority", "not_priority")),
-    "conversation.state": Field(TEXT, CONVERSATION_KINDS, ("open", "closed", "snoozed")),
+    "conversation.source.type": Field(TEXT, _SOURCE_TYPES, "source.type"),
+    "conversation.source.delivered_as": Field(TEXT, _DELIVERED_AS, "source.delivered_as"),
+    "conversation.tags": Field(SET),
+    "conversation.admin_assignee_id": Field(TEXT),
+    "conversation.team_assignee_id": Field(TEXT),
+    "conversation.priority": Field(TEXT, ("priority", "not_priority")),
+    "conversation.state": Field(TEXT, ("open", "closed", "snoozed")),
     # "The rating, between 1 and 5" (`conversation_rating.rating`, an integer)
-    "rating.score": Field(NUMBER, frozenset({"conversation_rated"}), bounds=(1, 5)),
-    "ticket.type": Field(TEXT, TICKET_KINDS),
-    "ticket.admin_assignee_id": Field(TEXT, TICKET_KINDS),
-    "ticket.team_assignee_id": Field(TEXT, TICKET_KINDS),
-    "contact.role": Field(TEXT, EVERY_KIND, ("user", "lead")),
-    "contact.email": Field(TEXT, EVERY_KIND),
-    "contact.email_domain": Field(TEXT, EVERY_KIND),
-    "contact.name": Field(TEXT, EVERY_KIND),
-    "contact.created_at": Field(TIME, EVERY_KIND),
-    "contact.signed_up_at": Field(TIME, EVERY_KIND),
-    "contact.tags": Field(SET, EVERY_KIND),
-    "contact.segments": Field(SET, EVERY_KIND),
-    "company.name": Field(TEXT, EVERY_KIND),
-    "company.company_id": Field(TEXT, EVERY_KIND),
-    "company.plan": Field(TEXT, EVERY_KIND),
-    "company.industry": Field(TEXT, EVERY_KIND),
-    "company.size": Field(NUMBER, EVERY_KIND),
-    "company.monthly_spend": Field(NUMBER, EVERY_KIND),
-    "company.user_count": Field(NUMBER, EVERY_KIND),
-    "company.created_at": Field(TIME, EVERY_KIND),
+    "rating.score": Field(NUMBER, bounds=(1, 5)),
+    "ticket.type": Field(TEXT),
+    "ticket.admin_assignee_id": Field(TEXT),
+    "ticket.team_assignee_id": Field(TEXT),
+    "contact.role": Field(TEXT, ("user", "lead")),
+    "contact.email": Field(TEXT),
+    "contact.email_domain": Field(TEXT),
+    "contact.name": Field(TEXT),
+    "contact.created_at": Field(TIME),
+    "contact.signed_up_at": Field(TIME),
+    "contact.tags": Field(SET),
+    "contact.segments": Field(SET),
+    "company.name": Field(TEXT),
+    "company.company_id": Field(TEXT),
+    "company.plan": Field(TEXT),
+    "company.industry": Field(TEXT),
+    "company.size": Field(NUMBER),
+    "company.monthly_spend": Field(NUMBER),
+    "company.user_count": Field(NUMBER),
+    "company.created_at": Field(TIME),
 }
 # Attributes a workspace defines itself: any type, so every operator is accepted and a value
 # of another type simply does not match.
-PREFIXES: Final[Mapping[str, frozenset[str]]] = {
-    "conversation.custom_attributes.": CONVERSATION_KINDS,
-    "ticket.attributes.": TICKET_KINDS,
-    "contact.custom_attributes.": EVERY_KIND,
-    "company.custom_attributes.": EVERY_KIND,
-}
+PREFIXES: Final = (
+    "conversation.custom_attributes.",
+    "ticket.attributes.",
+    "contact.custom_attributes.",
+    "company.custom_attributes.",
+)
 
 
 def field_type(name: str) -> str:
@@ -115,14 +105,13 @@ def field_type(name: str) -> str:
     return ANY
 
 
-def kinds_of(name: str) -> frozenset[str] | None:
-    """The goal kinds whose events have the field; None for a field that does not exist."""
-    if name in FIELDS:
-        return FIELDS[name].kinds
-    for prefix, kinds in PREFIXES.items():
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return kinds
-    return None
+def subject_of(name: str) -> str | None:
+    """What the field is about (`conversation`, `rating`, `ticket`, `contact`, `company`);
+    None for a field that does not exist."""
+    known = name in FIELDS or any(
+        name.startswith(prefix) and len(name) > len(prefix) for prefix in PREFIXES
+    )
+    return name.split(".", 1)[0] if known else None
 
 
 def documented_values(name: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from syncer.errors import ConfigError
 from syncer.filters.conditions import OPERATORS, Condition
 from syncer.filters.fields import (
     ASSIGNEES,
+    EVERY_EVENT,
     FIELDS,
     NUMBER,
     PREFIXES,
@@ -22,19 +23,25 @@ from syncer.filters.fields import (
     bounds_of,
     documented_values,
     field_type,
-    kinds_of,
     listed,
+    subject_of,
     unassigned,
 )
 from syncer.timeparse import shown, to_epoch
 
 
-def parse_where(raw: Mapping[str, Any] | None, where: str, kind: str) -> tuple[Condition, ...]:
+def parse_where(
+    raw: Mapping[str, Any] | None,
+    where: str,
+    kind: str,
+    subjects: Mapping[str, frozenset[str]],
+) -> tuple[Condition, ...]:
     """A goal's `where` table: `field = value`, `field = [values]` or `field = {op = value}`;
     None when the goal has none (every event counts).
 
     TOML reads `where.contact.role = "user"` as nested tables; quoted keys
-    (`"contact.role" = "user"`) as one dotted name: both are taken."""
+    (`"contact.role" = "user"`) as one dotted name: both are taken. `subjects`: what each
+    goal kind's events are about (kinds.GoalKind.subjects)."""
     if raw is None:
         return ()
     if not raw:
@@ -45,7 +52,7 @@ def parse_where(raw: Mapping[str, Any] | None, where: str, kind: str) -> tuple[C
     conditions: list[Condition] = []
     for name, spec in _flatten(raw):
         key = f"{where}.{name}"
-        _check_field(key, name, kind)
+        _check_field(key, name, kind, subjects)
         if isinstance(spec, Mapping):
             if not spec:
                 raise ConfigError(f"{key}: an empty table; give an operator ({listed(OPERATORS)})")
@@ -57,14 +64,15 @@ def parse_where(raw: Mapping[str, Any] | None, where: str, kind: str) -> tuple[C
     return tuple(conditions)
 
 
-def _check_field(key: str, name: str, kind: str) -> None:
+def _check_field(key: str, name: str, kind: str, subjects: Mapping[str, frozenset[str]]) -> None:
     """The field exists, and the goal's events have it."""
-    kinds = kinds_of(name)
-    if kinds is None:
+    about = subject_of(name)
+    if about is None:
         known = ", ".join([*FIELDS, *(f"{p}NAME" for p in PREFIXES)])
         raise ConfigError(f"{key}: unknown filter field (known: {known})")
-    if kind not in kinds:
-        raise ConfigError(f"{key}: {kind} events have no {name} (it is for {listed(kinds)})")
+    if about not in EVERY_EVENT and about not in subjects.get(kind, frozenset()):
+        having = sorted(k for k, has in subjects.items() if about in has)
+        raise ConfigError(f"{key}: {kind} events have no {name} (it is for {listed(having)})")
 
 
 def _flatten(raw: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -72,7 +80,7 @@ def _flatten(raw: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, An
     for key, value in raw.items():
         name = f"{prefix}{key}"
         is_operators = isinstance(value, Mapping) and value and set(value) <= set(OPERATORS)
-        if isinstance(value, Mapping) and not is_operators and kinds_of(name) is None:
+        if isinstance(value, Mapping) and not is_operators and subject_of(name) is None:
             yield from _flatten(value, f"{name}.")
         else:
             yield name, value

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
@@ -28,10 +28,12 @@ from intercom import Intercom
 from intercom.core.api_error import ApiError
 from pydantic import BaseModel
 
-from syncer.config import IntercomSettings
 from syncer.errors import IntercomAuthError, IntercomObjectError, IntercomUnavailable
 from syncer.intercom.transport import PacedRetryTransport, Pacer, ShardedTransport
 from syncer.retries import INTERCOM
+
+if TYPE_CHECKING:
+    from syncer.config import IntercomSettings
 
 API_VERSION: Final = "2.14"
 PER_PAGE: Final = 150

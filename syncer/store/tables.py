@@ -92,7 +92,7 @@ skipped = Table(
     "skipped",
     metadata,
     Column("what", String, primary_key=True),  # unreadable | truncated
-    Column("object", String, primary_key=True),  # "conversation_rated: conversation '12'"
+    Column("object", String, primary_key=True),  # "SCAN: conversation '12'"
     Column("reason", Text, nullable=False),
     Column("at", Float, nullable=False),
 )
