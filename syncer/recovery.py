@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,17 +19,16 @@ from syncer.errors import IntercomObjectError
 from syncer.intercom.client import IntercomClient
 from syncer.kinds import Kind, kinds_for
 from syncer.pipeline import Context, ScanStats
+from syncer.retries import INTERCOM_PARKED
 from syncer.store import outbox, parking
 from syncer.store.outbox import Goal
-
 from syncer.store.state import Progress
+
 log = logging.getLogger("syncer.recovery")
 
-LOOKUPS = ("contact", "company", "tags", "segments", "contact_tags", "contact_companies")
-# A parked object already failed a full round of retries: each retry of it is one request
-# and one more, and a cycle takes on a bounded number, so parked objects never hold up the
-# scans and the delivery that follow them.
-RETRY_ATTEMPTS = 2
+LOOKUPS = pipeline.LOOKUPS
+# A cycle takes on a bounded number of parked objects (each retried as retries.INTERCOM_PARKED
+# says), so they never hold up the scans and the delivery that follow them.
 PARKED_PER_CYCLE = 50
 
 
@@ -50,7 +49,7 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
     if not due:
         return done
     settings, pacer = ctx.config.intercom, ctx.client.pacer
-    with IntercomClient(settings, pacer=pacer, attempts=RETRY_ATTEMPTS) as client:
+    with IntercomClient(settings, pacer=pacer, attempts=INTERCOM_PARKED.attempts) as client:
         for item in due:
             if ctx.stop.is_set():
                 break
@@ -94,12 +93,7 @@ def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parkin
 
 
 def _read_parked_lookup(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:
-    fetch: Callable[[str], Any] = {
-        "contact": lambda i: client.contact(i),
-        "company": lambda i: client.company(i),
-        "tags": lambda _: client.tags(),
-        **pipeline.contact_lists(client),
-    }[item.kind]
+    fetch = pipeline.fetchers(client)[item.kind]
     ctx.store.cache(item.kind, {item.object_id: fetch(item.object_id)}, unpark=True)
 
 
@@ -125,24 +119,7 @@ def reresolve_unattributed(
         after, batch, since_ms=since_ms, reason=reason, statuses=statuses
     ):
         after = goals[-1].id or after
-        pairs = [
-            (_stored_event(g), goal)
-            for g in goals
-            if (goal := ctx.config.goal_named(g.name)) is not None and goal.kind == g.kind
-        ]
-        fresh_goals = pipeline.resolve_pairs(ctx, pairs, fresh=fresh)
-        gone = {
-            g.key: (event, goal)
-            for (event, goal), g in zip(pairs, fresh_goals, strict=True)
-            if _gone(g.reason)
-        }
-        if gone:
-            healed = merged_into(ctx, [event for event, _ in gone.values()])
-            again = [
-                (healed[event.key], goal) for event, goal in gone.values() if event.key in healed
-            ]
-            redone = {g.key: g for g in pipeline.resolve_pairs(ctx, again, fresh=fresh)}
-            fresh_goals = [redone.get(g.key, g) for g in fresh_goals]
+        fresh_goals = _resolve_again(ctx, goals, fresh)
         by_key = {g.key: g for g in fresh_goals}
         ctx.store.reresolve(
             (replace(by_key[_new_key(old)], id=old.id) for old in goals if _new_key(old) in by_key),
@@ -151,6 +128,24 @@ def reresolve_unattributed(
         recovered += sum(1 for g in fresh_goals if g.status == outbox.PENDING)
         still += sum(1 for g in fresh_goals if g.status == outbox.UNATTRIBUTED)
     return recovered, still
+
+
+def _resolve_again(ctx: Context, goals: list[Goal], fresh: bool) -> list[Goal]:
+    """The stored goals as the pipeline resolves them now (those whose goal the config
+    still has), a contact that answered 404 followed to the one it was merged into."""
+    pairs = [
+        (_stored_event(g), goal)
+        for g in goals
+        if (goal := ctx.config.goal_named(g.name)) is not None and goal.kind == g.kind
+    ]
+    resolved = pipeline.resolve_pairs(ctx, pairs, fresh=fresh)
+    gone = {g.key: pair for pair, g in zip(pairs, resolved, strict=True) if _gone(g.reason)}
+    if not gone:
+        return resolved
+    healed = merged_into(ctx, [event for event, _ in gone.values()])
+    again = [(healed[event.key], goal) for event, goal in gone.values() if event.key in healed]
+    redone = {g.key: g for g in pipeline.resolve_pairs(ctx, again, fresh=fresh)}
+    return [redone.get(g.key, g) for g in resolved]
 
 
 def _stored_event(goal: Goal) -> Event:
@@ -227,12 +222,6 @@ def _named_contact(
                 **{k: entries[0][k] for k in ("external_id",) if k in entries[0]},
             }
     return None
-
-
-def _unattributed(
-    ctx: Context, after: int, limit: int, since_ms: int | None, reason: str | None
-) -> list[Goal]:
-    return ctx.store.unattributed(after, limit, since_ms=since_ms, reason=reason)
 
 
 def reconcile(ctx: Context, now: int) -> ScanStats:
