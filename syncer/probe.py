@@ -280,7 +280,7 @@ def _pushdown(client: Reader, now: int) -> Verdict:
 
 def _ai_agent(client: Reader, now: int) -> Verdict:
     """Conversations an unfiltered search shows with `ai_agent_participated` true are found
-    by `ai_agent_participated = true`, as the scan of `ai_agent_resolved` searches."""
+    by `ai_agent_participated = true`, as the AI agent scans search."""
     helped = [
         c
         for c in _recent(client, "conversations", "updated_at", now)
@@ -298,7 +298,7 @@ def _ai_agent(client: Reader, now: int) -> Verdict:
         return (
             CONTRADICTED,
             f"ai_agent_participated = true does not find conversations {', '.join(missed)}: "
-            "the ai_agent_resolved scan would miss them, so `run` checks it on each search "
+            "the AI agent scans would miss them, so `run` checks it on each search "
             "item instead (every updated conversation's page is read)",
         )
     return (CONFIRMED, f"{len(helped)} of {len(helped)} found by ai_agent_participated = true")
@@ -318,7 +318,7 @@ NO_AI = "no conversation the AI agent resolved in the last 30 days (a paid featu
 
 def _ai_states(client: Reader, now: int) -> Verdict:
     """Conversations an unfiltered search shows resolved by the AI agent are found by
-    `ai_agent.resolution_state =` their state, as the ai_agent_resolved sweeps search."""
+    `ai_agent.resolution_state =` their state, as the AI agent's resolution sweeps search."""
     resolved = _ai_resolved_items(client, now)
     if not resolved:
         return (UNTESTABLE, NO_AI)
@@ -373,7 +373,7 @@ def _ai_answers(client: Reader, now: int) -> Verdict:
 
 def _close_state(client: Reader, now: int) -> Verdict:
     """Recently closed conversations show the close at `statistics.last_close_at` by a part
-    (a `close` part, or one whose `state` turns closed): what conversation_closed counts."""
+    (a `close` part, or one whose `state` turns closed): what the closes goal counts."""
     closed = [
         c
         for c in _recent(client, "conversations", "statistics.last_close_at", now)

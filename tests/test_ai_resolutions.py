@@ -22,12 +22,14 @@ import pytest
 
 from syncer.config import GoalSettings
 from syncer.daemon import run_cycle
-from syncer.detect import Unreadable, Window, ai_agent_resolved, ai_answer_at
+from syncer.detect import Window, ai_agent_resolved
 from syncer.errors import ConfigError
 from syncer.kinds import AI_SWEEP, kinds_for
+from syncer.parts import ai_answer_at
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import FIN_ID
+from syncer.values import Unreadable
 from tests.conftest import config_text
 from tests.test_config import BASE, load
 from tests.test_cycle import cycle_context

@@ -7,18 +7,14 @@ from typing import Any
 import pytest
 
 from syncer.detect import (
-    PARTS,
-    WITH_OPENING,
-    Unreadable,
     Window,
     conversation_rated,
     conversation_started,
-    missing_parts,
-    opening_only,
-    parts_reading,
     ticket_created,
     user_messaged,
 )
+from syncer.parts_count import PARTS, WITH_OPENING, missing_parts, opening_only, parts_reading
+from syncer.values import Unreadable
 
 ALL = Window(0, 10**10)
 
