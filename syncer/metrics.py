@@ -192,9 +192,14 @@ class Metrics:
                 self.cursor_lag.labels(scan=cursor.name).set(max(0.0, now - cursor.last_value))
 
 
+LATE_FLOOR = 60.0  # seconds without a completed cycle that are never yet unhealthy
+
+
 class Health:
-    """Whether the daemon is well: its last cycle ended within three poll intervals and the
-    database answers. A standby is well while it waits, and says it is standing by."""
+    """Whether the daemon is well: its last cycle ended within three poll intervals (and at
+    least a minute: at a poll of a few seconds, one long hourly pass must not make a
+    readiness probe flap) and the database answers. A standby is well while it waits, and
+    says it is standing by."""
 
     def __init__(self, poll_interval: float, clock: Callable[[], float] = time.time) -> None:
         self.poll_interval = poll_interval
@@ -212,7 +217,7 @@ class Health:
         except Exception as exc:  # the point is to say so, not to raise
             return False, f"database: {type(exc).__name__}"
         since = self.last_cycle if self.last_cycle is not None else self.started
-        late = self.clock() - since > 3 * self.poll_interval
+        late = self.clock() - since > max(3 * self.poll_interval, LATE_FLOOR)
         if late:
             return False, "no completed cycle in three poll intervals"
         return True, "active"

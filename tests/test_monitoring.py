@@ -166,6 +166,18 @@ def test_health_turns_503_without_a_completed_cycle_for_three_poll_intervals() -
     assert health.check() == (True, "standby")
 
 
+def test_health_allows_a_minute_whatever_the_poll_interval() -> None:
+    """At a poll of 3 s a long hourly pass must not turn /healthz 503 after 9 s: a minute
+    without a completed cycle is still well, a minute and a second is not."""
+    now = [1_000.0]
+    health = Health(poll_interval=3, clock=lambda: now[0])
+    health.last_cycle = now[0]
+    now[0] += 60
+    assert health.check() == (True, "active")
+    now[0] += 1
+    assert health.check()[0] is False
+
+
 @pytest.mark.slow  # waits out three real poll intervals of an Intercom outage
 def test_healthz_follows_an_intercom_outage(
     watched: tuple[Daemon, str], fake_intercom: FakeIntercom

@@ -27,7 +27,12 @@ def load(args: argparse.Namespace, secrets: Sequence[str]) -> config_mod.Config:
     console.session.redactor = setup_logging(
         args.log_level,
         args.log_format,
-        (config.intercom.token, config.absmartly.api_key, config.sync.password),
+        (
+            config.intercom.token,
+            config.absmartly.api_key,
+            config.sync.password,
+            config.webhooks.client_secret if config.webhooks is not None else "",
+        ),
     )
     return config
 
