@@ -15,7 +15,7 @@ from syncer import logs, pipeline, recovery, words
 from syncer.absmartly.publisher import DrainResult, Publisher, deliver
 from syncer.config import Config
 from syncer.errors import ConfigError, SyncerError
-from syncer.kinds import Kind, kinds_for
+from syncer.kinds import Scan, scans_for
 from syncer.pipeline import Context, ScanStats
 from syncer.progress import Progress
 from syncer.runtime import DRY_RUN, SYNC, open_context
@@ -51,7 +51,7 @@ def scan_window(ctx: Context, since: int, until: int, now: int) -> dict[str, Sca
 
 
 def _scan_one(
-    ctx: Context, kind: Kind, since: int, until: int, now: int, *, hand_over: bool
+    ctx: Context, kind: Scan, since: int, until: int, now: int, *, hand_over: bool
 ) -> ScanStats:
     plan = pipeline.catchup_plan(ctx, kind, since, until, now)
     stats = pipeline.run_scan(ctx, kind, plan)
@@ -225,7 +225,7 @@ def sync(config: Config, since: int, until: int, now: int, publish_timeout: floa
         progress = Progress(
             since,
             until,
-            [kind.name for kind in kinds_for(config)],
+            [kind.name for kind in scans_for(config)],
             delivered=lambda: early.sent,
             as_log=logs.is_json(),
         )

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from syncer.errors import Unreadable as Unreadable
+
 # The names imported `as` themselves are re-exported: pipeline, learned, probe and recovery
 # read them as detect.X.
 from syncer.parts import (
@@ -33,7 +35,6 @@ from syncer.parts_count import WITH_OPENING as WITH_OPENING
 from syncer.parts_count import missing_parts as missing_parts
 from syncer.parts_count import opening_only as opening_only
 from syncer.parts_count import parts_reading as parts_reading
-from syncer.values import Unreadable as Unreadable
 from syncer.values import dotted as dotted
 from syncer.values import id_of, is_number, mapping, seconds, str_or_none
 from syncer.values import marker as marker

@@ -14,8 +14,10 @@
     └── OutputError            stdout cannot be written (exit 1)
 
 Beside the tree: `Stopped` (an httpx transport error, so the SDK and httpx pass it through
-as what it is: a request not sent because the process stops) and `ReaderGone` (a
-BaseException: stdout's reader went away, which ends a command quietly).
+as what it is: a request not sent because the process stops), `ReaderGone` (a
+BaseException: stdout's reader went away, which ends a command quietly), `Unreadable` (an
+Intercom object its event cannot be read from: skipped and counted), and the signals that
+stay inside one module (`NotFound`, `Merged`, `SliceRestart`, `ShortSlice`).
 
 Foreign errors (the SDK's, httpx's, SQLAlchemy's) are translated at the edge of the module
 that calls them, and nowhere else. Messages never contain a secret's value.
@@ -98,3 +100,31 @@ class ReaderGone(BaseException):
 
 class Stopped(httpx.TransportError):
     """The process stopped while this request waited for a rate-limit window: it was not sent."""
+
+
+class Unreadable(ValueError):
+    """The object lacks what its event needs (an id, a time); it is skipped and counted."""
+
+
+class NotFound(Exception):
+    """Inside the client: Intercom answered 404 to a lookup (None to the caller)."""
+
+
+class Merged(Exception):
+    """Inside the client: a contact merged into another (410 with its canonical link)."""
+
+    def __init__(self, into: str) -> None:
+        super().__init__(into)
+        self.into = into
+
+
+class SliceRestart(Exception):
+    """Inside a scan: this slice must be read again in smaller pieces."""
+
+
+class ShortSlice(SliceRestart):
+    """Inside a scan: the slice's pages held fewer distinct items than the search counted."""
+
+    def __init__(self, read: int, total: int) -> None:
+        super().__init__(f"read {read} distinct items of the {total} the search counted")
+        self.read = read

@@ -308,7 +308,7 @@ SCANS: dict[str, Callable[[Sequence[GoalSettings]], list[Scan]]] = {
 }
 
 
-def kinds_for(config: Config, unsearched: frozenset[str] = frozenset()) -> list[Scan]:
+def scans_for(config: Config, unsearched: frozenset[str] = frozenset()) -> list[Scan]:
     """Every scan the enabled goals need, in the order of the kinds registry. Filters on
     the `unsearched` fields (those the start-up probes found not matching as documented)
     are checked on each search item instead of sent with the search."""
@@ -321,7 +321,4 @@ def kinds_for(config: Config, unsearched: frozenset[str] = frozenset()) -> list[
 
 
 def by_name(config: Config) -> dict[str, Scan]:
-    return {scan.name: scan for scan in kinds_for(config)}
-
-
-Kind = Scan  # the name of earlier versions, while callers move to `Scan`
+    return {scan.name: scan for scan in scans_for(config)}

@@ -65,7 +65,7 @@ class Probed:
     @property
     def unsearched(self) -> frozenset[str]:
         """The search fields a contradicted probe found not matching as documented: the
-        daemon checks filters on them on each item instead (kinds_for)."""
+        daemon checks filters on them on each item instead (scans_for)."""
         return frozenset(
             name for f in self.contradicted for name in SEARCHED_FIELDS.get(f.entry, ())
         )

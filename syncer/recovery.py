@@ -17,7 +17,7 @@ from syncer import detect, pipeline, units
 from syncer.detect import Event, Window
 from syncer.errors import IntercomObjectError
 from syncer.intercom.client import IntercomClient
-from syncer.kinds import Kind, kinds_for
+from syncer.kinds import Scan, scans_for
 from syncer.pipeline import Context, ScanStats
 from syncer.retries import INTERCOM_PARKED
 from syncer.store import outbox, parking
@@ -71,7 +71,7 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
 
 def _read_parked_conversation(ctx: Context, client: IntercomClient, item: parking.Parked) -> None:
     conversation = client.conversation(item.object_id)
-    readers = [kind for kind in kinds_for(ctx.config) if kind.fetch_whole]
+    readers = [kind for kind in scans_for(ctx.config) if kind.fetch_whole]
     if conversation is None or not readers:  # deleted since, or its goal disabled since
         ctx.store.unpark(item.kind, item.object_id)
         return
@@ -202,7 +202,7 @@ def _named_contact(
     author), else the one contact it lists; None if that is still the gone contact."""
     old = event.contact.get("id")
     at = Window(event.achieved_at // 1000, event.achieved_at // 1000)
-    for kind in kinds_for(ctx.config):
+    for kind in scans_for(ctx.config):
         if kind.goal != event.kind or kind.spec.resource != resource:
             continue
         try:
@@ -235,7 +235,9 @@ def reconcile(ctx: Context, now: int) -> ScanStats:
     """
     started = time.monotonic()
 
-    def scan_one(kind: Kind) -> ScanStats:
+    def scan_one(kind: Scan) -> ScanStats:
+        if kind.trailing:  # a sweep reads its own trailing window every cycle
+            return ScanStats(complete=True)
         plan = pipeline.reconcile_plan(ctx, kind, now)
         unfiltered = replace(kind, spec=replace(kind.spec, filters=(), checked=()))
         return pipeline.run_scan(ctx, unfiltered, plan) if plan else ScanStats(complete=True)

@@ -11,9 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-
-class Unreadable(ValueError):
-    """The object lacks what its event needs (an id, a time); it is skipped and counted."""
+from syncer.errors import Unreadable
 
 
 def id_of(obj: Mapping[str, Any]) -> str:

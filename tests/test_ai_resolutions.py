@@ -24,7 +24,7 @@ from syncer.config import GoalSettings
 from syncer.daemon import run_cycle
 from syncer.detect import Window, ai_agent_resolved
 from syncer.errors import ConfigError
-from syncer.kinds import AI_SWEEP, kinds_for
+from syncer.kinds import AI_SWEEP, scans_for
 from syncer.parts import ai_answer_at
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
@@ -38,12 +38,6 @@ ALL = Window(0, 10**10)
 USER = {"type": "user", "id": "u1", "name": "Ada"}
 FIN = {"type": "admin", "id": "8", "name": "Fin", "email": "fin@example.com"}
 AI = "ai_agent_resolved"
-# The sweep needs the pipeline to read each sweep's trailing window every cycle and end an
-# assumed sweep `delay` before now (kinds.Kind.trailing, .delay): issue 27's report.
-NEEDS_SWEEP = pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.live_plan does not yet read Kind.trailing and Kind.delay (issue 27)",
-)
 
 
 def part(
@@ -192,7 +186,7 @@ def test_each_state_is_swept_by_its_own_scan_over_a_trailing_window(tmp_path: Pa
         f'[[goal]]\nkind = "ai_agent_resolved"\nname = "ai{n}"\n{extra}'
         for n, extra in enumerate(["", 'resolutions = "assumed"\nassumed_hold = 600\n'] * 2)
     )
-    kinds = [k for k in kinds_for(load(BASE + goals, tmp_path)) if k.goal == AI]
+    kinds = [k for k in scans_for(load(BASE + goals, tmp_path)) if k.goal == AI]
     assert [(k.name, k.delay, k.trailing) for k in kinds] == [
         (AI, 0, AI_SWEEP),
         (f"{AI}_assumed_600", 600, AI_SWEEP),
@@ -289,7 +283,6 @@ def test_by_default_an_assumed_resolution_the_contact_contradicts_sends_nothing(
     assert truth[f"conversation:{routed}:ai_agent_resolved"] == "assumed_resolution"
 
 
-@NEEDS_SWEEP
 def test_a_confirmation_that_does_not_move_updated_at_arrives_within_one_sweep(
     fake_intercom: FakeIntercom,
     fake_collector: FakeCollector,
@@ -317,7 +310,6 @@ def test_a_confirmation_that_does_not_move_updated_at_arrives_within_one_sweep(
         ]
 
 
-@NEEDS_SWEEP
 def test_an_assumed_resolution_counts_once_held_and_not_when_routed_before(
     fake_intercom: FakeIntercom,
     fake_collector: FakeCollector,

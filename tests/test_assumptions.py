@@ -22,7 +22,7 @@ from syncer.config import GoalSettings
 from syncer.daemon import run_cycle
 from syncer.intercom.client import IntercomClient
 from syncer.intercom.scans import ScanSpec
-from syncer.kinds import Kind
+from syncer.kinds import Scan
 from syncer.store.outbox import Goal
 from syncer.testing.fake_collector import FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
@@ -83,11 +83,11 @@ def test_a_search_filter_that_loses_events_is_found_by_reconciliation_and_named(
     the live scan finds no ticket. The reconciliation pass searches with the time filter
     alone, delivers them, and `status` names the scan that missed them."""
 
-    def misread(goals: list[GoalSettings]) -> list[Kind]:
+    def misread(goals: list[GoalSettings]) -> list[Scan]:
         names = {"field": "category", "operator": "IN", "value": ["Customer"]}
         detector = functools.partial(detect.ticket_created, categories=frozenset(["Customer"]))
         spec = ScanSpec("tickets", "created_at", (names,))
-        return [Kind("ticket_created", goals[0].kind, spec, detector)]
+        return [Scan("ticket_created", goals[0].kind, spec, detector)]
 
     monkeypatch.setitem(kinds.SCANS, "ticket_created", misread)  # type: ignore[index]
     ws = fake_intercom.workspace

@@ -28,7 +28,13 @@ from intercom import Intercom
 from intercom.core.api_error import ApiError
 from pydantic import BaseModel
 
-from syncer.errors import IntercomAuthError, IntercomObjectError, IntercomUnavailable
+from syncer.errors import (
+    IntercomAuthError,
+    IntercomObjectError,
+    IntercomUnavailable,
+    Merged,
+    NotFound,
+)
 from syncer.intercom.transport import PacedRetryTransport, Pacer, ShardedTransport
 from syncer.retries import INTERCOM
 
@@ -153,7 +159,7 @@ class IntercomClient:
             request = f"GET /contacts/{contact_id}"
             try:
                 return self._find(request, self._sdk.contacts.find, contact_id=contact_id)
-            except _Merged as merged:
+            except Merged as merged:
                 contact_id = merged.into
         return None
 
@@ -219,7 +225,7 @@ class IntercomClient:
         for _ in range(MAX_MERGE_HOPS):
             try:
                 return self._pages(contact_id, what)
-            except _Merged as merged:
+            except Merged as merged:
                 contact_id = merged.into
         return None
 
@@ -294,7 +300,7 @@ class IntercomClient:
         except ValueError:  # a 2xx whose body is not a JSON object
             raise _failed(_NOT_JSON, request, one_object) from None
         failure = self._translate(response.status_code, response.headers, error_body)
-        if isinstance(failure, _NotFound):
+        if isinstance(failure, NotFound):
             return None
         if isinstance(failure, str):
             raise _failed(failure, request, one_object)
@@ -303,7 +309,7 @@ class IntercomClient:
     def _find(self, request: str, method: Any, **kwargs: Any) -> dict[str, Any] | None:
         try:
             return _plain(self._call(request, method, one_object=True, **kwargs))
-        except _NotFound:
+        except NotFound:
             return None
 
     def _call(self, request: str, method: Any, *, one_object: bool, **kwargs: Any) -> Any:
@@ -328,19 +334,15 @@ class IntercomClient:
                 f"Intercom {hint} in ${self.settings.token_env}: {status} {code or ''}".rstrip()
             )
         if status == 404:
-            return _NotFound()
+            return NotFound()
         if status == 410:
             link = headers.get("link") or headers.get("Link") or ""
             match = _CANONICAL.search(link)
-            return _Merged(match.group(1)) if match else _NotFound()
+            return Merged(match.group(1)) if match else NotFound()
         return f"Intercom answered {status}" + (f" ({code})" if code else "")
 
 
 _NOT_JSON = "Intercom answered with a body that is not a JSON object"
-
-
-class _NotFound(Exception):
-    pass
 
 
 def _failed(words: str, request: str, one_object: bool) -> IntercomUnavailable:
@@ -374,12 +376,6 @@ def _storable(value: Any) -> Any:
     if isinstance(value, list):
         return [_storable(v) for v in value]
     return value
-
-
-class _Merged(Exception):
-    def __init__(self, into: str) -> None:
-        super().__init__(into)
-        self.into = into
 
 
 def _plain(model: Any) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from syncer.errors import ScanIncomplete
+from syncer.errors import ScanIncomplete, ShortSlice, SliceRestart
 from syncer.intercom.client import SearchPage
 
 log = logging.getLogger("syncer.scan")
@@ -106,18 +106,6 @@ def window_query(spec: ScanSpec, lo: int, hi: int) -> dict[str, Any]:
     }
 
 
-class _Restart(Exception):
-    """This slice must be read again in smaller pieces."""
-
-
-class _Short(_Restart):
-    """The slice's pages held fewer distinct items than the search counted."""
-
-    def __init__(self, read: int, total: int) -> None:
-        super().__init__(f"read {read} distinct items of the {total} the search counted")
-        self.read = read
-
-
 def scan(
     client: Searcher,
     spec: ScanSpec,
@@ -134,7 +122,7 @@ def scan(
             end = min(hi, start + length - 1)
             try:
                 total = yield from _slice(client, spec, start, end, max_items, ahead)
-            except _Short as why:
+            except ShortSlice as why:
                 if end > start:
                     length = max(1, (end - start + 1) // 2)
                     log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
@@ -152,7 +140,7 @@ def scan(
                     short,
                 )
                 total = why.read
-            except _Restart as why:
+            except SliceRestart as why:
                 if end == start:
                     raise ScanIncomplete(
                         f"{spec.resource} search on {spec.field} at {start}: {why}"
@@ -171,7 +159,7 @@ def _slice(
     client: Searcher, spec: ScanSpec, lo: int, hi: int, max_items: int, ahead: Executor
 ) -> Generator[Page, None, int]:
     """Yield the slice's pages; return how many items the search said it holds. Pages
-    that end holding fewer distinct items than that raise _Short: a walk over stateless
+    that end holding fewer distinct items than that raise ShortSlice: a walk over stateless
     cursors can skip items as well as repeat them, and nothing else would say so.
 
     The next page is asked for before this one is yielded: its search runs while the
@@ -182,7 +170,7 @@ def _slice(
     counted = page.total
     total = counted if counted is not None else len(page.items)
     if total > max_items and hi > lo:
-        raise _Restart(f"{total} items in one slice")
+        raise SliceRestart(f"{total} items in one slice")
     tokens: set[str] = set()
     ids: set[str] = set()
     pages_allowed = total // max(1, len(page.items) or 1) + 3
@@ -191,7 +179,7 @@ def _slice(
         if page_ids and page_ids <= ids:
             # Stateless cursors cycle (A -> B -> A) when items change mid-walk, and a token
             # need not repeat when they do: a page of nothing new is the same sign.
-            raise _Restart("a page of items already read came back")
+            raise SliceRestart("a page of items already read came back")
         ids |= page_ids
         restart, following = None, None
         if page.next in tokens:
@@ -205,9 +193,9 @@ def _slice(
                 following = ahead.submit(client.search, spec.resource, query, page.next)
         yield Page([i for i in page.items if all(matches(i, f) for f in spec.checked)])
         if restart is not None:
-            raise _Restart(restart)
+            raise SliceRestart(restart)
         if following is None:
             if counted is not None and len(ids) < counted:
-                raise _Short(len(ids), counted)
+                raise ShortSlice(len(ids), counted)
             return total
         page = following.result()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from syncer.config import Config
 from syncer.detect import Window
 from syncer.intercom.client import IntercomClient
-from syncer.kinds import Kind
+from syncer.kinds import Scan
 from syncer.learned import PartsReading
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
@@ -30,7 +30,7 @@ class Context:
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
     parts: PartsReading = field(default_factory=PartsReading)
-    # Search fields the start-up probes found not matching as documented (kinds_for).
+    # Search fields the start-up probes found not matching as documented (scans_for).
     unsearched: frozenset[str] = frozenset()
     on_new: Callable[[list[Goal]], None] | None = None
     # Called after every committed page and checkpoint: progress bars, the systemd watchdog.
@@ -86,7 +86,7 @@ _COUNTS = (
 )
 
 
-def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
+def live_plan(ctx: Context, kind: Scan, now: int) -> Plan:
     """The daemon's window: from the cursor (less the overlap) to now, read and delivered in
     this cycle; the cursor hands over only to `now - settle`, where the search index has
     settled. What the index shows late is thus searched again by the next cycles (for
@@ -98,12 +98,17 @@ def live_plan(ctx: Context, kind: Kind, now: int) -> Plan:
     # skip what happened while it was down.
     cursor = ctx.store.start_cursor(kind.name, sync.start if sync.start is not None else settled)
     lo = max(cursor.floor, cursor.last_value + 1 - sync.overlap)
+    # A sweep (kinds.Scan.trailing) reads its trailing window every cycle, and ends `delay`
+    # before now: an assumed AI resolution is read once it has held that long.
+    hi = now - kind.delay
+    if kind.trailing:
+        lo = max(cursor.floor, min(lo, hi - kind.trailing))
     # Never back: a catch-up may have handed the cursor over to a later point.
-    hand_over = max(settled, cursor.last_value)
-    return Plan(kind.name, lo, now, Window(cursor.floor, now), hand_over)
+    hand_over = max(min(settled, hi), cursor.last_value)
+    return Plan(kind.name, lo, hi, Window(cursor.floor, now), hand_over)
 
 
-def reconcile_plan(ctx: Context, kind: Kind, now: int) -> Plan | None:
+def reconcile_plan(ctx: Context, kind: Scan, now: int) -> Plan | None:
     """The trailing window the live scan already handed over, to find what the search
     index showed it late: `[now - settle - reconcile_window, live cursor]`. None if empty.
     (What lies past the cursor the live scans read every cycle.)"""
@@ -116,19 +121,20 @@ def reconcile_plan(ctx: Context, kind: Kind, now: int) -> Plan | None:
     return Plan(None, lo, cursor.last_value, Window(lo, cursor.last_value))
 
 
-def catchup_plan(ctx: Context, kind: Kind, since: int, until: int, now: int) -> Plan:
+def catchup_plan(ctx: Context, kind: Scan, since: int, until: int, now: int) -> Plan:
     """A catch-up over [since, until], resumable by its own cursor.
 
     "User messaged" searches on to now: a conversation whose latest contact reply came after
     `until` still holds messages inside the window.
     """
     cursor = ctx.store.start_cursor(f"{kind.name}@{since}", since)
-    resume = max(since, cursor.last_value + 1 - ctx.config.sync.overlap)
+    # A sweep's events may lie `delay` before what it searches (kinds.Scan.delay).
+    resume = max(since, cursor.last_value + 1 - ctx.config.sync.overlap) - kind.delay
     search_hi = max(until, now - ctx.config.sync.settle) if kind.fetch_whole else until
     return Plan(cursor.name, resume, search_hi, Window(since, until))
 
 
-def finish_catchup(ctx: Context, kind: Kind, plan: Plan, *, hand_over: bool) -> None:
+def finish_catchup(ctx: Context, kind: Scan, plan: Plan, *, hand_over: bool) -> None:
     """Drop the catch-up cursor. With `hand_over` (the window reached now), carry the live
     cursor forward where the two meet, never back; a window in the past leaves it alone."""
     assert plan.cursor is not None

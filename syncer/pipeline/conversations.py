@@ -11,7 +11,7 @@ from typing import Any
 
 from syncer import detect
 from syncer.detect import Window
-from syncer.kinds import Kind
+from syncer.kinds import Scan
 from syncer.pipeline.context import Context, ScanStats
 from syncer.pipeline.fetching import fetch_each, park
 from syncer.store import parking
@@ -45,7 +45,7 @@ class _Listed:
 
 
 def whole_conversations(
-    ctx: Context, kind: Kind, window: Window, items: list[dict[str, Any]], stats: ScanStats
+    ctx: Context, kind: Scan, window: Window, items: list[dict[str, Any]], stats: ScanStats
 ) -> Read:
     """The conversations that may hold what was not read of them (`moved`): fetched,
     unless the search item already holds all of it (the opening message alone). One whose
@@ -78,7 +78,7 @@ def whole_conversations(
 
 
 def _listed(
-    ctx: Context, kind: Kind, items: list[dict[str, Any]], unreadable: dict[str, str]
+    ctx: Context, kind: Scan, items: list[dict[str, Any]], unreadable: dict[str, str]
 ) -> dict[str, _Listed]:
     """The page's items by conversation id, with their stored progress; those without a
     usable id or marker go to `unreadable`."""
@@ -101,7 +101,7 @@ def _listed(
 
 
 def _legacy_kept(
-    kind: Kind, listed: Mapping[str, _Listed], wanted: set[str]
+    kind: Scan, listed: Mapping[str, _Listed], wanted: set[str]
 ) -> dict[str, Progress]:
     """A row from before 0005, of a conversation not read again, takes what the item shows
     from now on."""
@@ -114,7 +114,7 @@ def _legacy_kept(
 
 def _take(
     ctx: Context,
-    kind: Kind,
+    kind: Scan,
     window: Window,
     cid: str,
     listed: _Listed,
@@ -162,7 +162,7 @@ def seen_fields(conversation: Mapping[str, Any]) -> dict[str, int]:
 
 
 def moved(
-    kind: Kind,
+    kind: Scan,
     item: Mapping[str, Any],
     marker: int,
     stored: Progress | None,

@@ -13,7 +13,7 @@ from syncer import detect, filters
 from syncer.detect import Event, Window
 from syncer.errors import IntercomObjectError, PermanentError, SyncerError
 from syncer.intercom.scans import Checkpoint, scan
-from syncer.kinds import Kind, kinds_for
+from syncer.kinds import Scan, scans_for
 from syncer.pipeline.context import Context, Plan, ScanStats
 from syncer.pipeline.conversations import whole_conversations
 from syncer.pipeline.fetching import attempt
@@ -26,7 +26,7 @@ log = logging.getLogger("syncer.pipeline")
 T = TypeVar("T")
 
 
-def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, ScanStats]:
+def run_scans(ctx: Context, scan_one: Callable[[Scan], ScanStats]) -> dict[str, ScanStats]:
     """`scan_one` for every scan the enabled goals need, each in its own thread.
 
     A scan's search pages are sequential: one scan after another would leave most of the
@@ -34,13 +34,13 @@ def run_scans(ctx: Context, scan_one: Callable[[Kind], ScanStats]) -> dict[str, 
     that fails reports its error in its stats and the others go on; only a permanent error
     (a refused credential, an unusable database) is raised, once every scan has stopped.
     """
-    kinds = kinds_for(ctx.config, ctx.unsearched)
+    kinds = scans_for(ctx.config, ctx.unsearched)
     with ThreadPoolExecutor(max(1, len(kinds)), thread_name_prefix="scan") as scans:
         futures = {kind.name: scans.submit(_isolated, ctx, kind, scan_one) for kind in kinds}
     return {name: future.result() for name, future in futures.items()}
 
 
-def _isolated(ctx: Context, kind: Kind, scan_one: Callable[[Kind], ScanStats]) -> ScanStats:
+def _isolated(ctx: Context, kind: Scan, scan_one: Callable[[Scan], ScanStats]) -> ScanStats:
     try:
         stats, failure = guarded(kind.name, scan_one, kind)
     except PermanentError:
@@ -64,7 +64,7 @@ def guarded(what: str, run: Callable[..., T], *args: Any) -> tuple[T | None, str
         return None, f"{what}: {type(exc).__name__}: {exc}"
 
 
-def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
+def run_scan(ctx: Context, kind: Scan, plan: Plan) -> ScanStats:
     """Read the plan's window into the outbox; stops between pages when `ctx.stop` is set."""
     stats = ScanStats()
     if ctx.stop.is_set():
@@ -93,7 +93,7 @@ def run_scan(ctx: Context, kind: Kind, plan: Plan) -> ScanStats:
 
 
 def _store_page(
-    ctx: Context, kind: Kind, window: Window, items: list[dict[str, Any]], stats: ScanStats
+    ctx: Context, kind: Scan, window: Window, items: list[dict[str, Any]], stats: ScanStats
 ) -> None:
     if not kind.fetch_whole:
         store_objects(ctx, kind, window, items, stats)
@@ -105,7 +105,7 @@ def _store_page(
 
 def store_objects(
     ctx: Context,
-    kind: Kind,
+    kind: Scan,
     window: Window,
     objects: list[dict[str, Any]],
     stats: ScanStats,
@@ -127,7 +127,7 @@ def store_objects(
 
 
 def _detect(
-    kind: Kind, window: Window, objects: list[dict[str, Any]]
+    kind: Scan, window: Window, objects: list[dict[str, Any]]
 ) -> tuple[list[Event], dict[str, str]]:
     """The objects' events in the window, each with what its filter sees of the object, and
     the objects that could not be read (name -> why)."""
@@ -147,7 +147,7 @@ def _detect(
     return events, unreadable
 
 
-def _object_name(kind: Kind, obj: Mapping[str, Any], reason: str) -> str:
+def _object_name(kind: Scan, obj: Mapping[str, Any], reason: str) -> str:
     """What `status` calls a skipped object: its scan and id (the reason, if it has none)."""
     oid = obj.get("id")
     if isinstance(oid, str | int) and not isinstance(oid, bool) and oid != "":
@@ -155,7 +155,7 @@ def _object_name(kind: Kind, obj: Mapping[str, Any], reason: str) -> str:
     return f"{kind.name}: {reason}"
 
 
-def _note_skips(ctx: Context, kind: Kind, unreadable: Mapping[str, str], stats: ScanStats) -> None:
+def _note_skips(ctx: Context, kind: Scan, unreadable: Mapping[str, str], stats: ScanStats) -> None:
     if not unreadable:
         return
     stats.skipped += len(unreadable)
@@ -174,7 +174,7 @@ def read_hinted(ctx: Context, hinted: Sequence[tuple[str, str]], now: int) -> Sc
     progress moves: the scans read these objects again and stay the truth. An object whose
     read fails is only logged; the scans will find it."""
     stats = ScanStats()
-    kinds = kinds_for(ctx.config, ctx.unsearched)
+    kinds = scans_for(ctx.config, ctx.unsearched)
     for resource in dict.fromkeys(resource for resource, _ in hinted):
         scans = [kind for kind in kinds if kind.spec.resource == resource]
         ids = list(dict.fromkeys(oid for r, oid in hinted if r == resource))
@@ -185,7 +185,7 @@ def read_hinted(ctx: Context, hinted: Sequence[tuple[str, str]], now: int) -> Sc
 
 
 def _store_hinted(
-    ctx: Context, resource: str, ids: list[str], scans: list[Kind], now: int, stats: ScanStats
+    ctx: Context, resource: str, ids: list[str], scans: list[Scan], now: int, stats: ScanStats
 ) -> None:
     """One resource's hinted objects, read and stored through each of its scans."""
     fetch = ctx.client.conversation if resource == "conversations" else ctx.client.ticket

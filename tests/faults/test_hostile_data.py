@@ -18,7 +18,7 @@ from syncer import config as config_mod
 from syncer import detect, pipeline, units
 from syncer.detect import Unreadable, Window
 from syncer.intercom.client import SearchPage
-from syncer.kinds import Kind, kinds_for
+from syncer.kinds import Scan, scans_for
 from syncer.pipeline import Context, Plan
 from syncer.store.db import open_database
 from syncer.store.store import Store as Database
@@ -147,11 +147,11 @@ GOOD = {
         HealthCheck.function_scoped_fixture,
     ],
 )
-@given(st.lists(schema_data.conversation(), max_size=5), st.sampled_from(kinds_for(CONFIG)[:3]))
+@given(st.lists(schema_data.conversation(), max_size=5), st.sampled_from(scans_for(CONFIG)[:3]))
 def test_a_scan_over_hostile_pages_never_crashes(
     scratch: tuple[Database, ThreadPoolExecutor],
     hostile: list[dict[str, Any]],
-    kind: Kind,
+    kind: Scan,
 ) -> None:
     """A page of bent conversations plus one good one: the scan finishes, and the good
     conversation's events are stored whatever its neighbours look like."""
