@@ -133,7 +133,7 @@ def _webhooks(table: Table, env: Mapping[str, str]) -> WebhookSettings | None:
     table.finish()
     if listen is None:
         return None
-    host_port("webhooks.listen", listen)
+    host_port("webhooks.listen", listen, 8473)
     if not path.startswith("/") or not printable_ascii(path) or " " in path or "?" in path:
         raise ConfigError(
             f"webhooks.path: expected a URL path like /intercom/webhooks, got {clipped(path)!r}"
@@ -146,19 +146,7 @@ def _metrics(table: Table) -> str | None:
     table.finish()
     if listen is None:
         return None
-    host, _, port = listen.rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    if (
-        not host.strip("[]")
-        or not (port.isascii() and port.isdigit())
-        or not 0 < int(port) < 65_536
-        or not printable_ascii(host)
-        or (":" in host and not bracketed)
-    ):
-        raise ConfigError(
-            "metrics.listen: expected host:port (127.0.0.1:9464, or [::1]:9464 for IPv6), "
-            f"got {clipped(listen)!r}"
-        )
+    host_port("metrics.listen", listen, 9464)
     return str(listen)
 
 

@@ -84,8 +84,9 @@ def names_of(kinds: Iterable[type]) -> str:
     return " or ".join(kind_of(k()) if k is not float else "a number" for k in kinds)
 
 
-def host_port(key: str, listen: str) -> None:
-    """`host:port`, or `[v6]:port`, with a port in 1..65535."""
+def host_port(key: str, listen: str, example: int) -> None:
+    """`host:port`, or `[v6]:port`, with a port in 1..65535 (`example`: the port the error
+    line shows)."""
     host, _, port = listen.rpartition(":")
     bracketed = host.startswith("[") and host.endswith("]")
     if (
@@ -96,7 +97,7 @@ def host_port(key: str, listen: str) -> None:
         or (":" in host and not bracketed)
     ):
         raise ConfigError(
-            f"{key}: expected host:port (127.0.0.1:8473, or [::1]:8473 for IPv6), "
+            f"{key}: expected host:port (127.0.0.1:{example}, or [::1]:{example} for IPv6), "
             f"got {clipped(listen)!r}"
         )
 

@@ -27,7 +27,7 @@ def test_a_small_catch_up_makes_exactly_these_calls(
     now: int,
     secrets: None,
 ) -> None:
-    """One search per scan, and a fetch only for conversations with a contact message after
+    """The workspace checked once, one search per scan, and a fetch only for conversations with a contact message after
     the opening one: not for the one opened and never answered (its search item is all of
     it), not for the outbound one nobody answered, and no contact lookups (external_id comes
     with the search items)."""
@@ -47,6 +47,7 @@ def test_a_small_catch_up_makes_exactly_these_calls(
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 - 60))
         assert cli("--config", str(config), "sync", "--since", since).code == 0
         assert intercom.calls() == {
+            "GET /me": 1,  # the workspace the state belongs to (runtime.open_context)
             "POST /conversations/search": 3,
             "POST /tickets/search": 1,
             "GET /conversations/{id}": 1,
