@@ -7,7 +7,6 @@ does (JSON of its shape), not merely answer.
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,9 +15,8 @@ import httpx
 
 from syncer import binding, metrics, names, words
 from syncer import config as config_mod
-from syncer.absmartly.payload import headers
-from syncer.absmartly.publisher import check_key
-from syncer.config import CollectorSettings, Config, IntercomSettings
+from syncer.absmartly.collector import check_key, collector_shape
+from syncer.config import Config, IntercomSettings
 from syncer.errors import ConfigError, IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
 from syncer.store.db import inspect, is_postgres, open_store
@@ -160,57 +158,3 @@ def _collector(config: Config) -> Finding:
     if problem is not None:
         return Finding("collector", False, f"{settings.endpoint}: {problem}")
     return Finding("collector", True, f"{settings.endpoint}: {verdict}")
-
-
-def collector_shape(settings: CollectorSettings, timeout: float = 10.0) -> str | None:
-    """Whether the endpoint answers as the Collector does; None if so, else what is wrong.
-
-    `check_key`'s route is not in the published spec, and a web server that answers every
-    path (a console URL, a proxy's error page) passes it. So publish nothing: `PUT /context`
-    with an empty object, which the Collector refuses with JSON of its own shape (400 with
-    `{"ok": false, "errors": [...]}`, or `{"code", "message"}`) and records nothing from.
-    """
-    try:
-        answer = httpx.put(
-            settings.endpoint + "/context",
-            headers=headers(settings),
-            content=b"{}",
-            timeout=timeout,
-        )
-    except httpx.TransportError as exc:
-        return f"Collector unreachable: {type(exc).__name__}"
-    if answer.status_code in (401, 403):
-        return (
-            f"the Collector refused the API key in ${settings.api_key_env} "
-            f"({answer.status_code}{_kind(answer)})"
-        )
-    try:
-        body: Any = answer.json()
-    except ValueError:
-        body = None
-    if _collector_body(body):
-        return None
-    return (
-        f"answered PUT /context with {answer.status_code}{_kind(answer)}, not the Collector's "
-        f"JSON: is absmartly.endpoint the Collector's (https://NAME.absmartly.io/v1)?"
-        f"{_hint(settings.endpoint)}"
-    )
-
-
-def _collector_body(body: Any) -> bool:
-    """The Collector's answers: `{"ok": bool, "errors": [...], ...}` or `{"code", "message"}`."""
-    if not isinstance(body, dict):
-        return False
-    if isinstance(body.get("ok"), bool):
-        return isinstance(body.get("errors", []), list)
-    return isinstance(body.get("code"), int) and isinstance(body.get("message"), str)
-
-
-def _kind(answer: httpx.Response) -> str:
-    kind = answer.headers.get("content-type", "").split(";")[0].strip()
-    return f", {kind}" if kind and kind != "application/json" else ""
-
-
-def _hint(endpoint: str) -> str:
-    path = urllib.parse.urlsplit(endpoint).path.rstrip("/")
-    return "" if path.endswith("/v1") else " (the path usually ends in /v1)"

@@ -24,7 +24,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer import learned, pipeline, probe, recovery, webhooks
-from syncer.absmartly.publisher import Publisher, check_key
+from syncer.absmartly.collector import check_key
+from syncer.absmartly.publisher import Publisher
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError
 from syncer.intercom.client import who

@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 
 from syncer import retries
-from syncer.absmartly.payload import Request, body, build_requests, fitting, headers, packed
+from syncer.absmartly.collector import Collector
+from syncer.absmartly.payload import Request, body, build_requests, fitting, packed
 from syncer.config import CollectorSettings
-from syncer.errors import CollectorAuthError, CollectorUnavailable
+from syncer.errors import CollectorAuthError
 from syncer.logs import MASK
 from syncer.retries import COLLECTOR
 from syncer.store.outbox import Goal
@@ -160,14 +161,12 @@ class Publisher:
         self._failures = 0
         # Told of each Collector verdict: its outcome, and the goals it took (metrics).
         self.on_verdict = on_verdict
-        self._http = httpx.Client(
-            transport=transport, timeout=settings.timeout, headers=headers(settings)
-        )
+        self.collector = Collector(settings, transport=transport)
         self._batch_note = f"collector_batch_unsupported:{settings.endpoint}"
         self.batch = not store.notes().get(self._batch_note, False)
 
     def close(self) -> None:
-        self._http.close()
+        self.collector.close()
 
     def drain(self, stop: threading.Event | None = None) -> DrainResult:
         """Send until nothing is due, a transient failure starts a backoff, or `stop` is set."""
@@ -259,14 +258,11 @@ class Publisher:
         self.store.sending(g.id for r in requests for g in r.goals if g.id is not None)
         data = body(requests, int(self.clock() * 1000), batch=batch)
         try:
-            response = self._http.put(self.settings.endpoint + route, content=data)
+            response = self.collector.put(route, data)
         except httpx.TransportError as exc:
             return Verdict(transient=f"Collector unreachable: {type(exc).__name__}")
-        if response.status_code in (401, 403):
-            raise CollectorAuthError(
-                f"the Collector refused the API key in ${self.settings.api_key_env} "
-                f"({response.status_code}); nothing was marked sent"
-            )
+        except CollectorAuthError as exc:
+            raise CollectorAuthError(f"{exc}; nothing was marked sent") from None
         try:
             answer = response.json()
         except ValueError:
@@ -332,28 +328,3 @@ def deliver(
             return total
         if publisher.retry_at > now:
             stop.wait(min(publisher.retry_at, deadline) - now)
-
-
-def check_key(settings: CollectorSettings, timeout: float = 10.0) -> str:
-    """Ask the Collector whether it takes the key; returns a short verdict.
-
-    `GET /context/authed` is what ABsmartly's Segment destination uses (not in the published
-    spec): a 404 there means the key can only be proven by the first publish.
-    """
-    try:
-        response = httpx.get(
-            settings.endpoint + "/context/authed", headers=headers(settings), timeout=timeout
-        )
-    except httpx.TransportError as exc:
-        raise CollectorUnavailable(
-            f"Collector unreachable at {settings.endpoint}: {type(exc).__name__}"
-        ) from None
-    if response.status_code in (401, 403):
-        raise CollectorAuthError(
-            f"the Collector refused the API key in ${settings.api_key_env} ({response.status_code})"
-        )
-    if response.status_code in (404, 405):
-        return "reachable; the key is checked by the first publish (no /context/authed route)"
-    if 200 <= response.status_code < 300:
-        return "key accepted"
-    raise CollectorUnavailable(f"Collector answered {response.status_code}")
