@@ -608,12 +608,24 @@ def test_every_search_field_is_in_the_accepted_fields_tables(
     now: int,
     secrets: None,
 ) -> None:
-    """R-search-fields: what a catch-up with every goal and option on, and the probes,
-    search is each in the table of its resource."""
-    options = (
-        "[goals.conversation_started]\nbot_started = true\n"
-        "[goals.user_messaged]\nquick_replies = true\n"
-    )
+    """R-search-fields: what a catch-up with every goal kind and option on, each goal with a
+    `where` pushed into its search, and the probes, search is each in the table of its
+    resource."""
+    own = {  # each kind's options, all on
+        "conversation_started": "bot_started = true\n",
+        "user_messaged": "quick_replies = true\n",
+        "ticket_created": 'categories = ["Customer", "Back-office", "Tracker"]\n',
+        "ai_agent_resolved": 'resolutions = "assumed"\n',
+    }
+    assert set(own) <= set(kinds.BY_NAME)
+    options = ""
+    for kind in kinds.KINDS:
+        # Conversations' goals push a `where` on the source into their search (R-filter-pushdown).
+        pushed = kinds.CONVERSATION in kind.subjects
+        where = 'conversation.source.type = { ne = "email" }' if pushed else "contact.role = "
+        where += "" if pushed else '["user", "lead"]'
+        options += f'[[goal]]\nkind = "{kind.name}"\nname = "every_{kind.name}"\n'
+        options += f"where.{where}\n{own.get(kind.name, '')}\n"
     config = str(write_config(_config(fake_intercom, fake_collector, tmp_path, extra=options)))
     assert cli("--config", config, "sync", "--since", iso(now - 9 * DAY)).code == 0
     assert cli("--config", config, "check", "--probe").code == 0
@@ -623,7 +635,9 @@ def test_every_search_field_is_in_the_accepted_fields_tables(
             searched[request.path] |= _fields(request.body["query"])
     assert searched["/conversations/search"] <= CONVERSATION_FIELDS, searched
     assert searched["/tickets/search"] <= TICKET_FIELDS, searched
-    assert "conversation_rating.replied_at" in searched["/conversations/search"]
+    every = {"conversation_rating.replied_at", "statistics.last_close_at", "source.type"}
+    every |= {"ai_agent.resolution_state", "statistics.first_contact_reply_at"}
+    assert every <= searched["/conversations/search"], searched
     assert "category" in searched["/tickets/search"]  # the probe's term search
 
 
