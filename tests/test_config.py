@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -345,3 +346,42 @@ def test_a_postgresql_url_takes_its_password_from_the_environment(tmp_path: Path
     assert cfg.sync.database == "postgresql+psycopg://syncer@db.internal/state"
     assert cfg.sync.password == "s3cret-pw"
     assert "s3cret-pw" not in repr(cfg)
+
+
+def _section(example: str, name: str) -> str:
+    """The lines of one `[name]` table of the example config."""
+    return example.split(f"\n[{name}]\n", 1)[1].split("\n[", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("model", "section"),
+    [
+        (config.IntercomSettings, "intercom"),
+        (config.CollectorSettings, "absmartly"),
+        (config.SyncSettings, "sync"),
+    ],
+)
+def test_every_number_setting_is_declared_once_and_the_example_shows_its_default(
+    model: type, section: str
+) -> None:
+    """A number setting's key, default and bounds are declared on its settings class only
+    (settings.bounded): the parser reads them from there, a value past a bound is refused
+    naming them, and config.example.toml shows the same default."""
+    import dataclasses
+
+    from syncer.config.values import Table
+
+    example = (Path(__file__).parents[1] / "config.example.toml").read_text(encoding="utf-8")
+    lines = _section(example, section)
+    declared = [f for f in dataclasses.fields(model) if "minimum" in f.metadata]
+    assert declared
+    for spec in declared:
+        key = spec.metadata["key"] or spec.name
+        default = spec.default
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        assert re.search(rf"^#? ?{key} = {shown}\b", lines, re.MULTILINE), (section, key)
+        assert Table({}, section).declared(model, spec.name) == default
+        maximum = spec.metadata["maximum"]
+        if maximum is not None:
+            with pytest.raises(ConfigError, match=rf"^{section}\.{key}: must be "):
+                Table({key: maximum + 1}, section).declared(model, spec.name)

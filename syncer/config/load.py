@@ -42,7 +42,7 @@ from syncer.config.values import (
     url,
 )
 from syncer.errors import ConfigError
-from syncer.timeparse import DAY, to_epoch
+from syncer.timeparse import to_epoch
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -161,8 +161,8 @@ def _intercom(table: Table, env: Mapping[str, str], wanted: set[str]) -> Interco
     settings = IntercomSettings(
         token_env=token_env,
         base_url=base_url.rstrip("/"),
-        timeout=table.seconds("timeout", 30.0),
-        concurrency=table.integer("concurrency", 48, minimum=1, maximum=256),
+        timeout=table.declared(IntercomSettings, "timeout"),
+        concurrency=table.declared(IntercomSettings, "concurrency"),
         token=token,
     )
     table.finish()
@@ -178,14 +178,12 @@ def _absmartly(table: Table, env: Mapping[str, str], wanted: set[str]) -> Collec
         api_key_env=key_env,
         application=header_text(table, "application"),
         environment=header_text(table, "environment"),
-        application_version=table.integer("application_version", 0),
+        application_version=table.declared(CollectorSettings, "application_version"),
         agent=header_text(table, "agent", "intercom-absmartly-syncer"),
         hash_units=table.get("hash_units", bool, False),
-        timeout=table.seconds("timeout", 30.0),
+        timeout=table.declared(CollectorSettings, "timeout"),
         batch_size=_batch_size(table),
-        max_body_bytes=table.integer(
-            "max_body_bytes", 512 * 1024, minimum=16 * 1024, maximum=16 * 1024 * 1024
-        ),
+        max_body_bytes=table.declared(CollectorSettings, "max_body_bytes"),
         api_key=key,
     )
     table.finish()
@@ -194,7 +192,7 @@ def _absmartly(table: Table, env: Mapping[str, str], wanted: set[str]) -> Collec
 
 def _batch_size(table: Table) -> int:
     size = table.integer("batch_size", 500, minimum=1)
-    if size > 500:
+    if size > 500:  # said so, rather than as a bare bound
         raise ConfigError(f"absmartly.batch_size: the Collector takes at most 500, got {size}")
     return size
 
@@ -327,18 +325,9 @@ def _sync(table: Table, path: Path | None, env: Mapping[str, str]) -> SyncSettin
         start=start,
         password=password,
         schema=_schema(table, database),
-        poll_interval=table.integer("poll_interval", 3, minimum=2, maximum=3_600),
-        settle=table.integer("settle", 10, maximum=3_600),
-        overlap=table.integer("overlap", 300, maximum=DAY),
-        slice_seconds=table.integer("slice", DAY, minimum=60, maximum=366 * DAY),
-        contact_ttl=table.integer("contact_ttl", DAY, maximum=30 * DAY),
-        publish_timeout=table.integer("publish_timeout", 300, minimum=1, maximum=DAY),
-        reconcile_interval=_interval(table, "reconcile_interval", 3_600),
-        reconcile_window=table.integer("reconcile_window", DAY, minimum=60, maximum=30 * DAY),
-        reresolve_interval=_interval(table, "reresolve_interval", 3_600),
-        reresolve_days=table.integer("reresolve_days", 30, minimum=1, maximum=366),
-        lease_retry=table.integer("lease_retry", 5, minimum=1, maximum=60),
-        retain_days=table.integer("retain_days", 30, maximum=3_650),
+        **{name: table.declared(SyncSettings, name) for name in _SYNC_NUMBERS},
+        reconcile_interval=_interval(table, "reconcile_interval"),
+        reresolve_interval=_interval(table, "reresolve_interval"),
     )
     table.finish()
     return settings
@@ -418,9 +407,24 @@ def _postgresurl(url: str) -> str:
     return f"postgresql+psycopg://{rest}"
 
 
-def _interval(table: Table, name: str, default: int) -> int:
+# The [sync] numbers read as declared alone; the intervals below also refuse 1 to 59.
+_SYNC_NUMBERS = (
+    "poll_interval",
+    "settle",
+    "overlap",
+    "slice_seconds",
+    "contact_ttl",
+    "publish_timeout",
+    "reconcile_window",
+    "reresolve_days",
+    "lease_retry",
+    "retain_days",
+)
+
+
+def _interval(table: Table, name: str) -> int:
     """Seconds between periodic passes: 0 turns the pass off, else at least a minute."""
-    value = table.integer(name, default, maximum=7 * DAY)
+    value = int(table.declared(SyncSettings, name))
     if 0 < value < 60:
         raise ConfigError(f"{table.key(name)}: 0 (off) or at least 60 seconds, got {value}")
     return value

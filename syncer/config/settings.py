@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from syncer.filters import Condition
+from syncer.timeparse import DAY
 
 PROPERTY_SOURCES: Final = frozenset(
     {
@@ -34,12 +35,22 @@ CONFIG_ENV: Final = "SYNCER_CONFIG"
 MAX_GOAL_NAME: Final = 128
 
 
+def bounded(
+    default: float, *, minimum: float = 0, maximum: float | None = None, key: str = ""
+) -> Any:
+    """A number setting, declared once: its default and bounds here, read by the parser
+    (`config.values.Table.declared`); `key` where the file's name differs from the field's.
+    A float setting is seconds in (0, maximum]."""
+    meta = {"minimum": minimum, "maximum": maximum, "key": key}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True, slots=True)
 class IntercomSettings:
     token_env: str
     base_url: str
-    timeout: float = 30.0
-    concurrency: int = 48
+    timeout: float = bounded(30.0, maximum=600.0)
+    concurrency: int = bounded(48, minimum=1, maximum=256)
     token: str = field(default="", repr=False)
 
 
@@ -49,12 +60,13 @@ class CollectorSettings:
     api_key_env: str
     application: str
     environment: str
-    application_version: int = 0
+    application_version: int = bounded(0)
     agent: str = "intercom-absmartly-syncer"
     hash_units: bool = False
-    timeout: float = 30.0
-    batch_size: int = 500
-    max_body_bytes: int = 512 * 1024  # every request body stays under it
+    timeout: float = bounded(30.0, maximum=600.0)
+    batch_size: int = bounded(500, minimum=1, maximum=500)  # the Collector takes at most 500
+    # Every request body stays under it.
+    max_body_bytes: int = bounded(512 * 1024, minimum=16 * 1024, maximum=16 * 1024 * 1024)
     api_key: str = field(default="", repr=False)
 
 
@@ -105,18 +117,18 @@ class SyncSettings:
     # once, so freshness is about the poll interval; 3 s costs 20 searches a minute per
     # scan when idle (0.8 % of the budget for the four default goals). `settle` is how far
     # behind now the cursor hands over; the overlap and the reconciliation pass read again.
-    poll_interval: int = 3
-    settle: int = 10
-    overlap: int = 300
-    slice_seconds: int = 86_400
-    contact_ttl: int = 86_400
-    publish_timeout: int = 300
-    reconcile_interval: int = 3_600  # 0: off
-    reconcile_window: int = 86_400
-    reresolve_interval: int = 3_600  # 0: off
-    reresolve_days: int = 30
-    lease_retry: int = 5  # PostgreSQL: seconds between a standby's tries of the lease
-    retain_days: int = 30  # personal data of sent goals kept this long; 0: forever
+    poll_interval: int = bounded(3, minimum=2, maximum=3_600)
+    settle: int = bounded(10, maximum=3_600)
+    overlap: int = bounded(300, maximum=DAY)
+    slice_seconds: int = bounded(DAY, minimum=60, maximum=366 * DAY, key="slice")
+    contact_ttl: int = bounded(DAY, maximum=30 * DAY)
+    publish_timeout: int = bounded(300, minimum=1, maximum=DAY)
+    reconcile_interval: int = bounded(3_600, maximum=7 * DAY)  # 0: off, else at least 60
+    reconcile_window: int = bounded(DAY, minimum=60, maximum=30 * DAY)
+    reresolve_interval: int = bounded(3_600, maximum=7 * DAY)  # 0: off, else at least 60
+    reresolve_days: int = bounded(30, minimum=1, maximum=366)
+    lease_retry: int = bounded(5, minimum=1, maximum=60)  # PostgreSQL: a standby's tries
+    retain_days: int = bounded(30, maximum=3_650)  # personal data of sent goals; 0: forever
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ ConfigError line naming the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import unicodedata
@@ -66,6 +67,17 @@ class Table:
                 f"got {value:g}"
             )
         return value
+
+    def declared(self, model: type, name: str) -> Any:
+        """A number setting as its settings class declares it (`settings.bounded`): its key,
+        default and bounds are written there only."""
+        spec = next(f for f in dataclasses.fields(model) if f.name == name)
+        meta = spec.metadata
+        key = meta.get("key") or name
+        default: Any = spec.default
+        if isinstance(default, float):
+            return self.seconds(key, default, meta["maximum"])
+        return self.integer(key, int(default), int(meta["minimum"]), meta["maximum"])
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
