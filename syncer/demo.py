@@ -36,6 +36,7 @@ from syncer.errors import ConfigError
 from syncer.testing.fake_collector import Accepted, FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
 from syncer.testing.workspace import Workspace, furnish, generate
+from syncer.timeparse import DAY
 
 TOKEN, KEY = "demo-intercom-token", "demo-collector-key"
 ENV = {"INTERCOM_ACCESS_TOKEN": TOKEN, "ABSMARTLY_API_KEY": KEY}
@@ -139,7 +140,7 @@ def _run(
     workspace = generate(
         seed=seed,
         conversations=conversations,
-        start=now - 14 * 86_400,
+        start=now - 14 * DAY,
         end=now - 120,
         closes=True,
         ai_agent=AI_SHARE,
@@ -157,7 +158,7 @@ def _run(
         config_path.write_text(_header(source) + dumps(demo_raw), encoding="utf-8")
         config_path.chmod(0o600)
         loaded = config_mod.load(config_path, secrets=("intercom", "absmartly"), env=ENV)
-        code = catchup.sync(loaded, now - 15 * 86_400, now, now, publish_timeout=30)
+        code = catchup.sync(loaded, now - 15 * DAY, now, now, publish_timeout=30)
         accepted = list(collector.accepted)
     delivered = Counter(goal.name for goal in accepted)
     goals = _per_goal(loaded, accepted)

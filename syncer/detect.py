@@ -35,6 +35,7 @@ from syncer.parts_count import WITH_OPENING as WITH_OPENING
 from syncer.parts_count import missing_parts as missing_parts
 from syncer.parts_count import opening_only as opening_only
 from syncer.parts_count import parts_reading as parts_reading
+from syncer.timeparse import ms
 from syncer.values import dotted as dotted
 from syncer.values import id_of, is_number, mapping, seconds, str_or_none
 from syncer.values import marker as marker
@@ -89,7 +90,7 @@ def conversation_started(conversation: Mapping[str, Any], window: Window) -> lis
         Event(
             key=f"conversation:{conv_id}:started",
             kind="conversation_started",
-            achieved_at=created * 1000,
+            achieved_at=ms(created),
             contact=contact_of(conversation, author.get("id")),
             facts={"conversation.id": conv_id},
         )
@@ -113,7 +114,7 @@ def bot_conversation_started(conversation: Mapping[str, Any], window: Window) ->
         Event(
             key=f"conversation:{conv_id}:started",
             kind="conversation_started",
-            achieved_at=answered * 1000,
+            achieved_at=ms(answered),
             contact=contact_of(conversation, None),
             facts={"conversation.id": conv_id, "started.by_bot": True},
         )
@@ -153,7 +154,7 @@ def conversation_rated(conversation: Mapping[str, Any], window: Window) -> list[
         Event(
             key=f"conversation:{conv_id}:rated:{requested_at}:{_score_text(score)}",
             kind="conversation_rated",
-            achieved_at=rated_at * 1000,
+            achieved_at=ms(rated_at),
             contact=contact,
             facts={
                 "conversation.id": conv_id,
@@ -236,7 +237,7 @@ def ticket_created(
         Event(
             key=f"ticket:{ticket_id}:created",
             kind="ticket_created",
-            achieved_at=created * 1000,
+            achieved_at=ms(created),
             contact=contact,
             facts={
                 "ticket.id": ticket_id,
@@ -291,7 +292,7 @@ def _closed(
     return Event(
         key=f"conversation:{conv_id}:closed:{suffix}",
         kind="conversation_closed",
-        achieved_at=at * 1000,
+        achieved_at=ms(at),
         contact=contact_of(conversation, contact_id),
         facts={"conversation.id": conv_id, "closed.by": by},
     )
@@ -341,7 +342,7 @@ def ai_agent_resolved(
         Event(
             key=f"conversation:{conv_id}:ai_agent_resolved",
             kind="ai_agent_resolved",
-            achieved_at=answered * 1000,
+            achieved_at=ms(answered),
             contact=contact_of(conversation, contact_id),
             facts=facts,
         )
@@ -354,7 +355,7 @@ def _message(
     return Event(
         key=key,
         kind="user_messaged",
-        achieved_at=created * 1000,
+        achieved_at=ms(created),
         contact=contact_of(conversation, author.get("id")),
         facts={"conversation.id": id_of(conversation)},
     )

@@ -30,6 +30,7 @@ from prometheus_client import (
 from syncer.errors import ConfigError, SyncerError
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
+from syncer.timeparse import seconds_of
 
 log = logging.getLogger("syncer.metrics")
 
@@ -172,7 +173,7 @@ class Metrics:
             with self._live_lock:
                 live = self._live.pop(goal.key, False) is None
             if live:
-                self.freshness.observe(max(0.0, now - goal.achieved_at / 1000))
+                self.freshness.observe(max(0.0, now - seconds_of(goal.achieved_at)))
         self.dead.inc(dead)
 
     def cycle(self, seconds: float, complete: bool, reconciled: int | None, store: Store) -> None:

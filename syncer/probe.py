@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from syncer import detect
 from syncer.errors import RetryableError
 from syncer.intercom.client import IntercomClient, SearchPage
+from syncer.timeparse import DAY
 
 log = logging.getLogger("syncer.probe")
 
@@ -27,7 +28,7 @@ CONFIRMED = "confirmed"
 CONTRADICTED = "contradicted"
 UNTESTABLE = "not testable here"
 
-LOOKBACK = 30 * 86_400  # where the probes look for objects to test on
+LOOKBACK = 30 * DAY  # where the probes look for objects to test on
 SAMPLES = 3  # objects each probe tests at most
 
 

@@ -23,6 +23,7 @@ from syncer.retries import INTERCOM_PARKED
 from syncer.store import outbox, parking
 from syncer.store.outbox import Goal
 from syncer.store.state import Progress
+from syncer.timeparse import DAY, ms, seconds_of
 
 log = logging.getLogger("syncer.recovery")
 
@@ -201,7 +202,7 @@ def _named_contact(
     """Whom the object names for the event now: its detector's answer (the rater, the
     author), else the one contact it lists; None if that is still the gone contact."""
     old = event.contact.get("id")
-    at = Window(event.achieved_at // 1000, event.achieved_at // 1000)
+    at = Window(int(seconds_of(event.achieved_at)), int(seconds_of(event.achieved_at)))
     for kind in scans_for(ctx.config):
         if kind.goal != event.kind or kind.spec.resource != resource:
             continue
@@ -293,8 +294,8 @@ def prune(ctx: Context, now: int) -> int:
     sync = ctx.config.sync
     if sync.retain_days <= 0:
         return 0
-    sent_before = (now - sync.retain_days * 86_400) * 1000
-    unattributed_before = (now - sync.reresolve_days * 86_400) * 1000
+    sent_before = ms(now - sync.retain_days * DAY)
+    unattributed_before = ms(now - sync.reresolve_days * DAY)
     total = 0
     for _ in range(PRUNE_STEPS):
         done = ctx.store.prune(sent_before, unattributed_before, sync.contact_ttl)
@@ -307,7 +308,7 @@ def prune(ctx: Context, now: int) -> int:
 def reresolve_recent(ctx: Context, now: int) -> tuple[int, int]:
     """The daemon's hourly pass: unattributed events younger than `sync.reresolve_days`, with
     their contacts looked up afresh (a lead signs up, or is merged into a user, later)."""
-    since_ms = (now - ctx.config.sync.reresolve_days * 86_400) * 1000
+    since_ms = ms(now - ctx.config.sync.reresolve_days * DAY)
     recovered, still = reresolve_unattributed(ctx, since_ms=since_ms, fresh=True)
     ctx.store.note("reresolve", {"at": now, "recovered": recovered, "still": still})
     if recovered:

@@ -10,7 +10,7 @@ from syncer.config import Config
 from syncer.store import outbox, parking
 from syncer.store.db import open_store
 from syncer.store.store import Store
-from syncer.timeparse import iso
+from syncer.timeparse import DAY, iso, seconds_of
 
 REASONS_SHOWN: Final = 10  # reasons of each kind `status` shows before "and N more"
 PARKED_SHOWN: Final = 5
@@ -43,7 +43,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         "workspace": notes.get(binding.NOTE),  # the Intercom workspace the state belongs to
         "active": active,  # PostgreSQL: the instance that holds the lease
         "size_bytes": size,
-        "oldest_personal_data": iso(oldest / 1000) if oldest is not None else None,
+        "oldest_personal_data": iso(seconds_of(oldest)) if oldest is not None else None,
         "cursors": [
             {
                 "name": c.name,
@@ -229,7 +229,7 @@ def cursor_title(name: str) -> str:
 
 
 def _span(seconds: int) -> str:
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+    for unit, size in (("d", DAY), ("h", 3_600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
@@ -255,7 +255,7 @@ def outbox_rows(config: Config, statuses: list[str], limit: int) -> list[dict[st
 
 def render_row(row: dict[str, Any]) -> str:
     why = row["reason"] or row["last_error"] or ""
-    when = iso(row["achievedAt"] / 1000)
+    when = iso(seconds_of(row["achievedAt"]))
     return f"{row['status']:<12} {when}  {row['key']:<40} {row['name']}  {why}"
 
 

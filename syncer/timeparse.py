@@ -10,6 +10,18 @@ from syncer.errors import ConfigError
 
 DAY: Final = 86_400  # seconds: the one definition
 
+
+def ms(seconds: float) -> int:
+    """Seconds (Intercom's times) as the milliseconds ABsmartly's `achievedAt` and the
+    outbox keep."""
+    return int(seconds * 1000)
+
+
+def seconds_of(milliseconds: float) -> float:
+    """Milliseconds (`achievedAt`) back as seconds."""
+    return milliseconds / 1000
+
+
 EXAMPLE = "e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
 EARLIEST = 946_684_800  # 2000-01-01: no Intercom workspace holds anything older
 LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second a date can be written

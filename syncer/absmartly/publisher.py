@@ -31,6 +31,7 @@ from syncer.logs import MASK
 from syncer.retries import COLLECTOR
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
+from syncer.timeparse import ms
 
 log = logging.getLogger("syncer.publish")
 
@@ -256,7 +257,7 @@ class Publisher:
         # Only a batch the store could write about goes out: its "sent" then most likely
         # lands too, and the one-batch window of a double send stays that small.
         self.store.sending(g.id for r in requests for g in r.goals if g.id is not None)
-        data = body(requests, int(self.clock() * 1000), batch=batch)
+        data = body(requests, ms(self.clock()), batch=batch)
         try:
             response = self.collector.put(route, data)
         except httpx.TransportError as exc:

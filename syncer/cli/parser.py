@@ -10,6 +10,7 @@ from syncer import __version__, kinds
 from syncer import config as config_mod
 from syncer.cli import commands
 from syncer.cli.console import EXIT_USAGE
+from syncer.timeparse import DAY
 
 EPILOG = (
     "Exit status: 0 done, 1 runtime failure, 2 usage or configuration error, 130 interrupted. "
@@ -308,6 +309,6 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 86_400:  # also refuses inf and nan
+    if not 0 < value <= DAY:  # also refuses inf and nan
         raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
     return value

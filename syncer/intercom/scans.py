@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from syncer.errors import ScanIncomplete, ShortSlice, SliceRestart
 from syncer.intercom.client import SearchPage
+from syncer.timeparse import DAY
 
 log = logging.getLogger("syncer.scan")
 
@@ -23,7 +24,7 @@ log = logging.getLogger("syncer.scan")
 # and a crash re-reads at most one slice. A slice with under a quarter of it doubles the
 # next one, so a sparse year costs a dozen searches, not 365.
 MAX_SLICE_ITEMS = 15_000
-MAX_SLICE_SECONDS = 366 * 86_400
+MAX_SLICE_SECONDS = 366 * DAY
 # A one-second slice whose pages keep holding fewer distinct items than the search counts
 # is read this many times in all, then taken as it is, with a warning: what the search will
 # not hand out cannot be read by waiting, and a scan stuck on one second would stop every
