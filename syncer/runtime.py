@@ -14,6 +14,7 @@ import contextlib
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -45,10 +46,11 @@ class Command:
     scans: bool = False  # goal names (tags, ...) are checked against the workspace first
     delivers: bool = False  # a Publisher on the state's outbox
     wait_for_lease: bool = False  # PostgreSQL: the lease is the daemon's to take (standby)
+    catch_up: bool = False  # judges past events by the values of the moment it runs
 
 
-SYNC = Command("sync", lock=True, scans=True, delivers=True)
-DRY_RUN = Command("sync --dry-run", scratch=True, scans=True)
+SYNC = Command("sync", lock=True, scans=True, delivers=True, catch_up=True)
+DRY_RUN = Command("sync --dry-run", scratch=True, scans=True, catch_up=True)
 RUN = Command("run", lock=True, scans=True, delivers=True, wait_for_lease=True)
 RUN_ONCE = Command("run --once", lock=True, scans=True, delivers=True)
 RESOLVE = Command("outbox resolve")
@@ -182,5 +184,6 @@ def _context(
         stop=stop,
         parts=PartsReading(readings.parts, confirmed=readings.confirmed, on_change=keep),
         unsearched=readings.unsearched,
+        started=time.time() if command.catch_up else None,
         on_new=metrics.found if metrics is not None else None,
     )

@@ -73,3 +73,21 @@ def test_a_tag_added_a_cycle_ago_is_seen_while_units_come_from_the_cache(
     assert reads.count(f"/contacts/{tagged}") == 2  # judged: read again after a cycle
     assert reads.count(f"/contacts/{writer}") == 1  # units alone: the cache serves it
     assert reads.count("/tags") >= 2  # the tag names too, no older than a cycle
+
+
+def test_a_catch_up_judges_by_what_it_read_since_it_started() -> None:
+    """A live read judges by lookups at most one poll cycle old; a catch-up by anything it
+    read since it started (it judges past events by today's values: one lookup a contact a
+    run, not one every poll_interval), and neither by more than `contact_ttl`."""
+    import time
+
+    from syncer.config import SyncSettings
+    from syncer.pipeline.lookups import judging_age
+
+    sync = SyncSettings(database="", start=None, poll_interval=POLL, contact_ttl=600)
+    live = SimpleNamespace(config=SimpleNamespace(sync=sync), started=None)
+    assert judging_age(live) == POLL  # type: ignore[arg-type]
+    run = SimpleNamespace(config=SimpleNamespace(sync=sync), started=time.time() - 120)
+    assert 120 <= judging_age(run) < 130  # type: ignore[arg-type]
+    run.started = time.time() - 3_600
+    assert judging_age(run) == 600  # type: ignore[arg-type]

@@ -32,6 +32,8 @@ class Context:
     parts: PartsReading = field(default_factory=PartsReading)
     # Search fields the start-up probes found not matching as documented (scans_for).
     unsearched: frozenset[str] = frozenset()
+    # A catch-up's start (time.time()): what it looked up since is as fresh as its run.
+    started: float | None = None
     on_new: Callable[[list[Goal]], None] | None = None
     # Called after every committed page and checkpoint: progress bars, the systemd watchdog.
     on_progress: Callable[[str, ScanStats, int | None], None] | None = None

@@ -4,6 +4,7 @@ a batch, through the cache, and only where a goal reads it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, get_args
@@ -151,7 +152,7 @@ class _Lookup:
 
     def __init__(self, ctx: Context, fresh: bool, failed: set[Need]) -> None:
         self.ctx, self.fresh, self.failed = ctx, fresh, failed
-        self.judging = judging_age(ctx.config)
+        self.judging = judging_age(ctx)
         self.fetchers = fetchers(ctx.client)
 
     def of(self, needs: Needs, kind: LookupKind) -> dict[str, Any]:
@@ -167,10 +168,16 @@ class _Lookup:
         return {**rest, **judged}
 
 
-def judging_age(config: Config) -> float:
-    """How old a lookup a filter judges by may be: one poll cycle (never more than the
-    cache keeps anything)."""
-    return min(config.sync.poll_interval, config.sync.contact_ttl)
+def judging_age(ctx: Context) -> float:
+    """How old a lookup a filter judges by may be (never more than the cache keeps
+    anything): a live read, one poll cycle; a catch-up, whatever it read since it started,
+    since it judges past events by the values of the moment it runs (README "What a filter
+    sees"): one lookup per contact a run, not one per contact every few seconds."""
+    sync = ctx.config.sync
+    age = float(sync.poll_interval)
+    if ctx.started is not None:
+        age = max(age, time.time() - ctx.started)
+    return min(age, sync.contact_ttl)
 
 
 def fetchers(client: IntercomClient) -> dict[str, Callable[[str], Any]]:
