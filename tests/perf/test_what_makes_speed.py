@@ -30,8 +30,7 @@ def test_a_small_catch_up_makes_exactly_these_calls(
     """The workspace checked once, one search per scan, and a fetch only for conversations
     with a contact message after the opening one: not for the one opened and never answered
     (its search item is all of it), not for the outbound one nobody answered, and no contact
-    lookups (external_id comes
-    with the search items)."""
+    lookups (external_id comes with the search items)."""
     ws = Workspace()
     user = ws.add_contact(external_id="u1", email="u1@example.com")
     t0 = now - 3_000
