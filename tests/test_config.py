@@ -385,3 +385,33 @@ def test_every_number_setting_is_declared_once_and_the_example_shows_its_default
         if maximum is not None:
             with pytest.raises(ConfigError, match=rf"^{section}\.{key}: must be "):
                 Table({key: maximum + 1}, section).declared(model, spec.name)
+
+
+def test_every_secret_is_declared_so_and_masked_by_that_declaration() -> None:
+    """The secrets' values come back from `Config.secrets` (what the redactor masks) because
+    their fields are declared `secret()`, and no other setting's value does."""
+    import dataclasses
+
+    env = {
+        "INTERCOM_ACCESS_TOKEN": "tok-1234567890",
+        "ABSMARTLY_API_KEY": "key-1234567890",
+        "SYNCER_DB_PASSWORD": "pw-1234567890",
+        "INTERCOM_CLIENT_SECRET": "cs-1234567890",
+    }
+    raw = {
+        "intercom": {"base_url": "http://127.0.0.1:9"},
+        "absmartly": {"endpoint": "http://127.0.0.1:9/v1", "application": "a", "environment": "e"},
+        "units": [{"type": "user_id", "from": "external_id"}],
+        "sync": {
+            "database": "postgresql+psycopg://u@127.0.0.1/db",
+            "password_env": "SYNCER_DB_PASSWORD",
+        },
+        "webhooks": {"listen": "127.0.0.1:8473"},
+    }
+    loaded = config.parse(raw, secrets=("intercom", "absmartly"), env=env)
+    assert sorted(loaded.secrets()) == sorted(env.values())
+    for model in (config.IntercomSettings, config.CollectorSettings, config.SyncSettings):
+        for spec in dataclasses.fields(model):
+            secretive = spec.name in {"token", "api_key", "password", "client_secret"}
+            assert bool(spec.metadata.get("secret")) is secretive, spec.name
+            assert spec.repr is not secretive, spec.name

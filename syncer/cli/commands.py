@@ -24,16 +24,7 @@ if TYPE_CHECKING:
 
 def load(args: argparse.Namespace, secrets: Sequence[str]) -> config_mod.Config:
     config = config_mod.load(config_mod.config_path(args.config), secrets=secrets)
-    console.session.redactor = setup_logging(
-        args.log_level,
-        args.log_format,
-        (
-            config.intercom.token,
-            config.absmartly.api_key,
-            config.sync.password,
-            config.webhooks.client_secret if config.webhooks is not None else "",
-        ),
-    )
+    console.session.redactor = setup_logging(args.log_level, args.log_format, config.secrets())
     return config
 
 

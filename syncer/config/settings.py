@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +46,19 @@ def bounded(
     return field(default=default, metadata=meta)
 
 
+def secret() -> Any:
+    """A secret's value, read from the environment variable its `*_env` key names: never
+    shown (repr), and masked in every line the syncer prints (`Config.secrets`)."""
+    return field(default="", repr=False, metadata={"secret": True})
+
+
 @dataclass(frozen=True, slots=True)
 class IntercomSettings:
     token_env: str
     base_url: str
     timeout: float = bounded(30.0, maximum=600.0)
     concurrency: int = bounded(48, minimum=1, maximum=256)
-    token: str = field(default="", repr=False)
+    token: str = secret()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +74,7 @@ class CollectorSettings:
     batch_size: int = bounded(500, minimum=1, maximum=500)  # the Collector takes at most 500
     # Every request body stays under it.
     max_body_bytes: int = bounded(512 * 1024, minimum=16 * 1024, maximum=16 * 1024 * 1024)
-    api_key: str = field(default="", repr=False)
+    api_key: str = secret()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +118,7 @@ class GoalSettings:
 class SyncSettings:
     database: str
     start: int | None  # None: "now", resolved when a fresh database first scans
-    password: str = field(default="", repr=False)  # PostgreSQL's, from sync.password_env
+    password: str = secret()  # PostgreSQL's, from sync.password_env
     schema: str = ""  # PostgreSQL: the workspace's own schema ("": the default, public)
     # Measured in bench/freshness.py (issue 28): each cycle reads up to now and delivers at
     # once, so freshness is about the poll interval; 3 s costs 20 searches a minute per
@@ -139,7 +146,7 @@ class WebhookSettings:
     listen: str  # host:port, behind the operator's TLS reverse proxy
     path: str
     client_secret_env: str  # the name of the variable, not the secret
-    client_secret: str = field(default="", repr=False)
+    client_secret: str = secret()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +159,18 @@ class Config:
     path: Path | None = None
     metrics_listen: str | None = None  # "host:port" for /metrics and /healthz; None: off
     webhooks: WebhookSettings | None = None  # Intercom's app webhooks as hints; None: off
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret's value, found by its declaration (`secret()`), for the redactor: a
+        secret setting added later is masked without a list to keep."""
+        sections = (self.intercom, self.absmartly, self.sync, self.webhooks)
+        return tuple(
+            getattr(section, spec.name)
+            for section in sections
+            if section is not None
+            for spec in dataclasses.fields(section)
+            if spec.metadata.get("secret") and getattr(section, spec.name)
+        )
 
     def enabled_goals(self) -> list[GoalSettings]:
         return [goal for goal in self.goals if goal.enabled]
