@@ -170,6 +170,8 @@ class Daemon:
                 return None
             if self.liveness is not None:
                 self.liveness.cycle_started()
+            if self.watch is not None:
+                self.watch.health.moved()
             try:
                 report = run_cycle(self.ctx, self.publisher)
             except PermanentError as exc:
@@ -189,6 +191,8 @@ class Daemon:
             finally:
                 if self.liveness is not None:
                     self.liveness.cycle_ended()
+                if self.watch is not None:
+                    self.watch.health.moved()
             log.log(
                 logging.WARNING if report.failures else logging.INFO,
                 report.summary(),
@@ -374,10 +378,14 @@ def run(config: Config, *, once: bool = False) -> int:
             return 0
         interval = watchdog_seconds()
         liveness = Liveness(interval) if interval and not once else None
-        if liveness is not None:
-            ctx.on_progress = lambda *_: liveness.progressed()
-        else:
-            ctx.on_progress = lambda *_: notifier.watchdog()
+        pet = liveness.progressed if liveness is not None else notifier.watchdog
+        moved = watch.health.moved if watch is not None else (lambda: None)
+
+        def progressed(*_: object) -> None:
+            pet()
+            moved()
+
+        ctx.on_progress = progressed
         daemon = Daemon(ctx, publisher, notifier, liveness, watch)
         if hinted is not None:
             # Issue 28: what a notification names is read and delivered at once, under the

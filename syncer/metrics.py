@@ -194,6 +194,8 @@ class Metrics:
 
 
 LATE_FLOOR = 60.0  # seconds without a completed cycle that are never yet unhealthy
+STUCK_AFTER = 10  # poll intervals without any sign of life from the cycles: hung
+STUCK_FLOOR = 600.0  # seconds: a long hourly pass still commits pages well within this
 
 
 class Health:
@@ -209,6 +211,22 @@ class Health:
         self.last_cycle: float | None = None
         self.standby = False
         self.database: Callable[[], object] = lambda: None
+        self._moved = self.started  # the last sign of life of the cycles: a start, a page, an end
+
+    def moved(self) -> None:
+        """A cycle started, committed a page, or ended (failed or not): the loop is alive."""
+        self._moved = self.clock()
+
+    def alive(self) -> tuple[bool, str]:
+        """`/livez`: False only when the cycles have given no sign of life (no start, page or
+        end) for STUCK_AFTER poll intervals (ten minutes at least), which only a hung process
+        does. An outage is no such thing: its cycles fail and end, and /healthz says so."""
+        if self.standby:
+            return True, "standby"
+        quiet = self.clock() - self._moved
+        if quiet > max(STUCK_AFTER * self.poll_interval, STUCK_FLOOR):
+            return False, f"no cycle started, progressed or ended for {quiet:.0f}s"
+        return True, "alive"
 
     def check(self) -> tuple[bool, str]:
         if self.standby:
@@ -305,11 +323,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
-        elif path == "/healthz":
-            ok, why = health.check()
+        elif path in ("/healthz", "/livez"):
+            ok, why = health.check() if path == "/healthz" else health.alive()
             self._send(200 if ok else 503, "text/plain; charset=utf-8", why.encode() + b"\n")
         else:
-            self._send(404, "text/plain; charset=utf-8", b"/metrics or /healthz\n")
+            self._send(404, "text/plain; charset=utf-8", b"/metrics, /healthz or /livez\n")
 
     def _send(self, status: int, kind: str, body: bytes) -> None:
         self.send_response(status)

@@ -258,17 +258,20 @@ def overlay_config(objects: list[Obj]) -> tuple[Obj, config_mod.Config]:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[dict[str, str]]:
-    """The daemon's own metrics server, as a standby that has waited a day for the lease and
-    as an active instance whose cycles have failed for an hour (an Intercom outage): state
+    """The daemon's own metrics server, as a standby that has waited a day for the lease, as
+    an active instance whose cycles have failed for a day (an Intercom outage: each starts
+    and ends, failing), and as a hung one (no cycle has started or ended for a day): state
     -> its base URL."""
     clock = [0.0]
-    standby, outage = Health(10, clock=lambda: clock[0]), Health(10, clock=lambda: clock[0])
+    standby, outage, hung = (Health(10, clock=lambda: clock[0]) for _ in range(3))
     standby.standby = True
-    outage.last_cycle = 0.0
+    outage.last_cycle = hung.last_cycle = 0.0
     clock[0] = 86_400.0
+    outage.moved()  # its last failed cycle just ended
     servers = {
         "standby": serve("127.0.0.1:0", Metrics(), standby),
         "outage": serve("127.0.0.1:0", Metrics(), outage),
+        "hung": serve("127.0.0.1:0", Metrics(), hung),
     }
     try:
         yield {state: f"http://127.0.0.1:{s.server_address[1]}" for state, s in servers.items()}
@@ -359,10 +362,11 @@ def test_config_is_mounted_read_only_where_the_command_reads_it(overlay: str) ->
 def test_probes_never_restart_a_standby_or_for_an_outage_the_process_reports(
     overlay: str, served: dict[str, str]
 ) -> None:
-    """Readiness asks /healthz (is it doing its job, and why not); startup and liveness ask
-    whether the process answers at all. Checked against the daemon's own server: during an
-    outage /healthz says 503 and why, while what liveness asks still answers 200; a standby
-    answers 200 to both however long it has waited."""
+    """Readiness asks /healthz (is it doing its job, and why not); startup asks whether the
+    process answers, liveness whether its cycles still move. Checked against the daemon's
+    own server: during an outage /healthz says 503 and why, while what startup and liveness
+    ask still answers 200; a standby answers 200 to both however long it has waited; a hung
+    process fails liveness."""
     objects = rendered(overlay)
     (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -380,6 +384,8 @@ def test_probes_never_restart_a_standby_or_for_an_outage_the_process_reports(
         path = probes[kind]["httpGet"]["path"]
         assert answer(served["outage"] + path)[0] == 200, f"{kind} would restart in an outage"
         assert answer(served["standby"] + path)[0] == 200, f"{kind} would restart a standby"
+    liveness_path = probes["livenessProbe"]["httpGet"]["path"]
+    assert answer(served["hung"] + liveness_path)[0] == 503, "liveness would not restart it hung"
     status, why = answer(served["outage"] + "/healthz")
     assert status == 503 and b"no completed cycle" in why  # unready, saying why
     assert answer(served["standby"] + "/healthz") == (200, b"standby\n")

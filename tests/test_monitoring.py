@@ -217,3 +217,23 @@ def test_the_readmes_metric_names_are_the_ones_served_and_filtered_counts_per_go
     page = samples(generate_latest(metrics.registry).decode())
     assert page[("syncer_events_filtered_total", (("goal", "a"),))] == 2
     assert page[("syncer_events_filtered_total", (("goal", "b"),))] == 1
+
+
+def test_livez_fails_only_when_the_cycles_give_no_sign_of_life() -> None:
+    """On a fake clock: a cycle that fails and ends, or one that commits pages, keeps /livez
+    200 however long (an outage, a long pass); ten poll intervals and ten minutes without a
+    start, a page or an end is a hung process: 503, saying so. A standby is alive."""
+    now = [1_000.0]
+    health = Health(poll_interval=3, clock=lambda: now[0])
+    for _ in range(100):  # an hour of cycles failing in an outage: each starts and ends
+        now[0] += 36
+        health.moved()
+        assert health.alive() == (True, "alive")
+    assert health.check()[0] is False  # no complete cycle for an hour: unready, not dead
+    now[0] += 600
+    assert health.alive()[0] is True
+    now[0] += 1
+    alive, why = health.alive()
+    assert alive is False and "no cycle started, progressed or ended" in why
+    health.standby = True
+    assert health.alive() == (True, "standby")
