@@ -113,7 +113,7 @@ def open_context(
             ctx = _context(config, command, client, store, learned.load(real), stop, metrics)
             stack.callback(ctx.pool.shutdown, cancel_futures=True)
         if command.scans and ctx is not None:
-            pipeline.check_tag_names(ctx)  # a goal's name the workspace lacks: exit 2
+            pipeline.check_workspace_names(ctx)  # a name the workspace lacks: exit 2
         if command.lock and not command.wait_for_lease:
             store.take_lease()  # PostgreSQL, now or never; SQLite locked on opening
         publisher = None

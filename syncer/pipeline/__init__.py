@@ -31,7 +31,7 @@ from syncer.pipeline.lookups import (
     LookupKind,
     Need,
     Needs,
-    check_tag_names,
+    check_workspace_names,
     fetchers,
     workspace_tags,
 )
@@ -49,7 +49,7 @@ __all__ = [
     "Plan",
     "ScanStats",
     "catchup_plan",
-    "check_tag_names",
+    "check_workspace_names",
     "fetchers",
     "finish_catchup",
     "guarded",

@@ -236,7 +236,7 @@ def workspace_tags(
     }
 
 
-def check_tag_names(ctx: Context) -> None:
+def check_workspace_names(ctx: Context) -> None:
     """Refuse to start (ConfigError, exit 2) when a goal names a tag, segment, ticket type
     or attribute the workspace lacks: its filter could never match, and nothing would say
     so (names.py; the tags read here prime the cache the filters use)."""
