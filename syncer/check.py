@@ -19,6 +19,7 @@ from syncer.absmartly.collector import check_key, collector_shape
 from syncer.config import Config, IntercomSettings
 from syncer.errors import ConfigError, IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
+from syncer.retries import INTERCOM_CHECK
 from syncer.store.db import inspect, is_postgres, open_store
 
 
@@ -53,7 +54,7 @@ def _workspace_names(config: Config) -> None:
     """The tags, segments, ticket types and attributes a goal's `where` names must exist in
     the workspace: ConfigError (exit 2) with what there is, as `sync` and `run` refuse it."""
     try:
-        with IntercomClient(config.intercom, attempts=2) as client:
+        with IntercomClient(config.intercom, attempts=INTERCOM_CHECK.attempts) as client:
             names.check_workspace_names(config, client)
     except ConfigError:
         raise
@@ -108,7 +109,7 @@ def _postgres(config: Config) -> Finding:
 
 def _intercom(config: Config) -> Finding:
     try:
-        with IntercomClient(config.intercom, attempts=2) as client:
+        with IntercomClient(config.intercom, attempts=INTERCOM_CHECK.attempts) as client:
             me = client.me()
     except IntercomAuthError as exc:
         hint = _other_region(config) if "401" in str(exc) else None

@@ -55,6 +55,9 @@ INTERCOM_RATE_LIMIT = Policy(base=0.5, cap=10.0, attempts=60, hint_cap=60.0)
 RATE_LIMIT_PATIENCE = 120.0
 # A parked object already failed a full round: each retry of it is one request and one more.
 INTERCOM_PARKED = Policy(base=0.5, cap=60.0, attempts=2)
+# A check on the side (`check`, the workspace of a command that reads nothing else): one
+# retry, so a person waiting on it gets the answer in seconds.
+INTERCOM_CHECK = Policy(base=0.5, cap=60.0, attempts=2)
 # Parked objects are tried again across cycles: a minute after parking, doubling to an hour.
 PARKED = Policy(base=60.0, cap=3_600.0)
 # The Collector: every transient answer backs the publisher off; how long it keeps trying is

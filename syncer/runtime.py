@@ -29,6 +29,7 @@ from syncer.intercom.client import IntercomClient
 from syncer.learned import PartsReading
 from syncer.metrics import Metrics
 from syncer.pipeline import Context
+from syncer.retries import INTERCOM, INTERCOM_CHECK
 from syncer.store.db import is_postgres, open_store
 from syncer.store.store import Store
 
@@ -95,7 +96,7 @@ def open_context(
                 config.intercom,
                 stop=stop,
                 on_answer=metrics.intercom_answer if metrics is not None else None,
-                attempts=8 if command.reads else 2,
+                attempts=(INTERCOM if command.reads else INTERCOM_CHECK).attempts,
             )
             stack.callback(client.close)
             me = _bind(real, client, write=not command.scratch, needed=command.reads)

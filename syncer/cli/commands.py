@@ -16,6 +16,7 @@ from syncer.cli import console
 from syncer.cli.console import EXIT_FAILURE, EXIT_OK
 from syncer.errors import ReaderGone
 from syncer.logs import setup as setup_logging
+from syncer.retries import INTERCOM_CHECK
 from syncer.timeparse import to_epoch
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from syncer.intercom.client import IntercomClient
 
         print("\nprobes (read-only, against this workspace):", flush=True)
-        with IntercomClient(config.intercom, attempts=2) as client:
+        with IntercomClient(config.intercom, attempts=INTERCOM_CHECK.attempts) as client:
             probed = probe.run(client, int(time.time()), config.sync.reconcile_window)
         for found in probed.findings:
             print(found.line(), flush=True)
