@@ -29,7 +29,6 @@ from syncer.absmartly.publisher import Publisher
 from syncer.config import Config
 from syncer.errors import PermanentError, RetryableError
 from syncer.intercom.client import who
-from syncer.learned import PartsReading
 from syncer.metrics import Health, Metrics, serve
 from syncer.notify import Liveness, Notifier, watchdog_seconds
 from syncer.pipeline import Context, ScanStats
@@ -321,12 +320,7 @@ def _probe(ctx: Context, watch: Watch | None) -> None:
         else:
             log.info("probe %s %s: %s", finding.entry, finding.verdict, finding.evidence)
     if probed.parts_reading is not None:
-        ctx.parts = PartsReading(
-            probed.parts_reading,
-            confirmed=True,
-            on_change=lambda reading: learned.keep_parts(ctx.store, reading),
-        )
-        learned.keep_parts(ctx.store, probed.parts_reading)
+        ctx.parts.adopt(probed.parts_reading)
     if probed.unsearched != ctx.unsearched:
         learned.keep_unsearched(ctx.store, probed.unsearched)
     ctx.unsearched = probed.unsearched

@@ -106,10 +106,14 @@ class PartsReading:
         reading would show as the opening alone, and never be fetched."""
         return self._reading if self._confirmed else None
 
-    @property
-    def confirmed(self) -> bool:
-        """Whether this workspace's own conversations (or a probe) showed the reading."""
-        return self._confirmed
+    def adopt(self, reading: str) -> None:
+        """The reading a probe showed of this workspace: trusted at once, in place of what
+        was stored (a contradiction included), and kept."""
+        with self._lock:
+            self._reading, self._confirmed, self._contradicted = reading, True, False
+            self._seen.clear()
+        if self._on_change is not None:
+            self._on_change(reading)
 
     def observe(self, conversation: Mapping[str, Any]) -> None:
         shown = detect.parts_reading(conversation)
