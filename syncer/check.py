@@ -19,6 +19,7 @@ from syncer.absmartly.collector import check_key, collector_shape
 from syncer.config import Config, IntercomSettings
 from syncer.errors import ConfigError, IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
+from syncer.listening import split_listen
 from syncer.retries import INTERCOM_CHECK
 from syncer.store.db import inspect, is_postgres, open_store
 
@@ -75,7 +76,7 @@ def _metrics(listen: str) -> Finding:
 
 def _is_syncer(listen: str) -> bool:
     """Whether what holds the port answers /healthz as the syncer does."""
-    host, port = metrics.split_listen(listen)
+    host, port = split_listen(listen)
     host = f"[{host}]" if ":" in host else host
     try:
         answer = httpx.get(f"http://{host}:{port}/healthz", timeout=1.0)

@@ -275,9 +275,7 @@ class Watch:
 
     def active(self, active: bool) -> None:
         self.metrics.active.set(int(active))
-        self.health.standby = not active
-        if active:
-            self.health.started = time.time()
+        self.health.activate(active)
 
 
 def _take_lease(ctx: Context, notifier: Notifier, watch: Watch | None) -> bool:
@@ -350,6 +348,9 @@ def run(config: Config, *, once: bool = False) -> int:
     # here, before READY=1); PostgreSQL's lease is taken below, after the checks, so that a
     # standby is checked and ready.
     with hooks as hinted, open_context(config, command, stop=stop, metrics=metrics) as opened:
+        if hinted is not None and metrics is not None:
+            # Counted from the first answer: a standby answers notifications too.
+            hinted.on_outcome = metrics.webhook_notification
         ctx, publisher = opened.ctx, opened.publisher
         assert publisher is not None
         log.info("Intercom: %s", who(opened.me))
@@ -361,7 +362,6 @@ def run(config: Config, *, once: bool = False) -> int:
         if metrics is not None and config.metrics_listen is not None:
             watch = Watch(metrics, Health(config.sync.poll_interval))
             watch.health.database = ctx.store.pending
-            metrics.active.set(1)
             serve(config.metrics_listen, metrics, watch.health)
         if command.wait_for_lease and not _take_lease(ctx, notifier, watch):
             return 0  # stopped while standing by
@@ -384,7 +384,6 @@ def run(config: Config, *, once: bool = False) -> int:
         if hinted is not None:
             # Issue 28: what a notification names is read and delivered at once, under the
             # cycle's lock (one reader and one sender of the outbox at a time).
-            hinted.on_outcome = watch.metrics.webhook_notification if watch else None
             lock = daemon._cycle_lock
             hinted.start(
                 lambda hints: webhooks.read_and_deliver(ctx, publisher, lock, hints), ctx.stop

@@ -134,10 +134,11 @@ class PartsReading:
                 # This workspace's own conversations outweigh what it started from.
                 changed = True
                 self._reading, self._confirmed = shown, True
-                log.info("count_conversation_parts counts %s (learned)", _words(shown))
+                log.info("count_conversation_parts counts %s (learned)", reading_words(shown))
         if changed and self._on_change is not None:
             self._on_change(self._reading)
 
 
-def _words(reading: str) -> str:
+def reading_words(reading: str) -> str:
+    """A parts reading in words, for log lines and the probe's evidence."""
     return "the opening message too" if reading == detect.WITH_OPENING else "parts only"

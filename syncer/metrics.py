@@ -7,10 +7,8 @@ when `[metrics] listen` is set.
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import socket
 import threading
 import time
 from collections import OrderedDict
@@ -27,7 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from syncer.errors import ConfigError, SyncerError
+from syncer.listening import bind_server
 from syncer.store.outbox import Goal
 from syncer.store.store import Store
 from syncer.timeparse import seconds_of
@@ -213,6 +211,12 @@ class Health:
         self.database: Callable[[], object] = lambda: None
         self._moved = self.started  # the last sign of life of the cycles: a start, a page, an end
 
+    def activate(self, active: bool) -> None:
+        """Standing by, or (again) the active instance: its cycles are judged from now."""
+        self.standby = not active
+        if active:
+            self.started = self._moved = self.clock()
+
     def moved(self) -> None:
         """A cycle started, committed a page, or ended (failed or not): the loop is alive."""
         self._moved = self.clock()
@@ -255,35 +259,14 @@ class _Server(ThreadingHTTPServer):
 _bound: dict[str, _Server] = {}
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` (validated by the config) as a host and a port."""
-    host, _, port = listen.rpartition(":")
-    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
-
-
 def bind(listen: str, *, keep: bool = True) -> _Server:
     """Bind `[metrics] listen` now, or fail in one line: ConfigError for an address this
     machine does not have (exit 2), SyncerError for a port in use or refused (exit 1).
     With `keep`, the next `serve` of the same address uses this server."""
-    host, port = split_listen(listen)
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as exc:
-        why = exc.strerror if isinstance(exc, socket.gaierror) else "not a host name"
-        raise ConfigError(f"metrics.listen: cannot resolve {host!r} ({why})") from None
-    failure: OSError | None = None
-    for family, _, _, _, address in found:
-        server_class: type[_Server] = type("Server", (_Server,), {"address_family": family})
-        try:
-            server = server_class((str(address[0]), port), _Handler)
-        except OSError as exc:
-            failure = failure if exc.errno == errno.EAFNOSUPPORT and failure else exc
-            continue
-        if keep:
-            _bound[listen] = server
-        return server
-    assert failure is not None
-    raise _bind_error(listen, failure)
+    server = bind_server("metrics.listen", listen, _Server, _Handler)
+    if keep:
+        _bound[listen] = server
+    return server
 
 
 def release(listen: str) -> None:
@@ -291,17 +274,6 @@ def release(listen: str) -> None:
     server = _bound.pop(listen, None)
     if server is not None:
         server.server_close()
-
-
-def _bind_error(listen: str, exc: OSError) -> SyncerError:
-    where = f"metrics.listen: cannot listen on {listen}"
-    if exc.errno == errno.EADDRINUSE:
-        return SyncerError(f"{where}: the port is in use (another syncer?); free it or pick one")
-    if exc.errno == errno.EACCES:
-        return SyncerError(f"{where}: permission denied (a port below 1024 needs privileges)")
-    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-        return ConfigError(f"{where}: not an address of this machine")
-    return SyncerError(f"{where}: {exc.strerror or exc}")
 
 
 def serve(listen: str, metrics: Metrics, health: Health) -> ThreadingHTTPServer:

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from syncer import detect
 from syncer.errors import RetryableError
 from syncer.intercom.client import IntercomClient, SearchPage
+from syncer.learned import reading_words
+from syncer.parts import author_of, opener, parts_of
 from syncer.timeparse import DAY
 
 log = logging.getLogger("syncer.probe")
@@ -177,7 +179,7 @@ def _authors(client: Reader, now: int) -> Verdict:
     """Conversations their contacts opened (`delivered_as` customer_initiated, documented)
     name an author type the detectors take for a contact."""
     types = Counter(
-        str(_author_type(c))
+        str(opener(c).get("type"))
         for c in _recent(client, "conversations", "created_at", now)
         if (c.get("source") or {}).get("delivered_as") == "customer_initiated"
     )
@@ -192,11 +194,6 @@ def _authors(client: Reader, now: int) -> Verdict:
             f"{sorted(detect.CONTACT_AUTHORS)} are not counted as a contact's",
         )
     return (CONFIRMED, f"author types of contact-opened conversations: {seen}")
-
-
-def _author_type(conversation: Mapping[str, Any]) -> object:
-    author = (conversation.get("source") or {}).get("author")
-    return author.get("type") if isinstance(author, Mapping) else None
 
 
 def _missed(
@@ -356,9 +353,9 @@ def _ai_answers(client: Reader, now: int) -> Verdict:
         conversation = client.conversation(str(item.get("id")))
         if conversation is None:
             continue
-        for part in (conversation.get("conversation_parts") or {}).get("conversation_parts", []):
-            author = part.get("author") or {} if isinstance(part, Mapping) else {}
-            if isinstance(author, Mapping) and author.get("from_ai_agent") is True:
+        for part in parts_of(conversation):
+            author = author_of(part)
+            if author.get("from_ai_agent") is True:
                 authors[f"{author.get('type')} {author.get('name')!r}"] += 1
         if detect.ai_answer_at(conversation) is None:
             undated.append(str(item.get("id")))
@@ -446,10 +443,10 @@ def _parts(client: Reader, now: int, learned: list[str | None]) -> Verdict:
         conversation = client.conversation(str(item.get("id")))
         if conversation is not None:
             shown.append(detect.parts_reading(conversation))
-    readings = set(shown)
-    if len(readings) == 1 and None not in readings:
-        learned[0] = shown[0]
-        words = "the opening message too" if shown[0] == detect.WITH_OPENING else "parts only"
+    first = shown[0] if shown else None
+    if len(set(shown)) == 1 and first is not None:
+        learned[0] = first
+        words = reading_words(first)
         return (
             CONFIRMED,
             f"counts {words} ({len(shown)} conversations agree); the fetch-skip uses it",

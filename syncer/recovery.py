@@ -183,9 +183,8 @@ def merged_into(ctx: Context, events: list[Event]) -> dict[str, Event]:
                 objects.setdefault((resource, str(event.facts[fact])), []).append(event)
     healed: dict[str, Event] = {}
     for (resource, object_id), waiting in objects.items():
-        read = ctx.client.conversation if resource == "conversations" else ctx.client.ticket
         try:
-            obj = read(object_id)
+            obj = ctx.client.read(resource, object_id)
         except IntercomObjectError as exc:
             log.info("could not re-read %s %s for a merged contact: %s", resource, object_id, exc)
             continue

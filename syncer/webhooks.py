@@ -19,14 +19,12 @@ thread does the reading.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import hmac
 import json
 import logging
 import math
 import re
-import socket
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -38,7 +36,8 @@ from urllib.parse import urlsplit
 
 from syncer import pipeline
 from syncer.config import WebhookSettings
-from syncer.errors import ConfigError, SyncerError
+from syncer.errors import ConfigError
+from syncer.listening import bind_server
 
 if TYPE_CHECKING:
     from syncer.absmartly.publisher import Publisher
@@ -351,32 +350,11 @@ def bind(settings: WebhookSettings) -> WebhookServer:
             f"webhooks.client_secret_env: environment variable {settings.client_secret_env} "
             "is not set (the app's client secret, from the Developer Hub's Basic Info page)"
         )
-    host, _, port_text = settings.listen.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    where = f"webhooks.listen: cannot listen on {settings.listen}"
-    try:
-        found = socket.getaddrinfo(
-            host, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except (socket.gaierror, UnicodeError):
-        raise ConfigError(f"{where}: cannot resolve {host!r}") from None
-    failure: OSError | None = None
-    for family, _, _, _, address in found:
-        server_class: type[_Server] = type("Server", (_Server,), {"address_family": family})
-        try:
-            server = server_class((str(address[0]), int(port_text)), _Handler)
-        except OSError as exc:
-            failure = exc
-            continue
-        hooks = WebhookServer(settings, server)
-        hooks.serve()
-        return hooks
-    assert failure is not None
-    if failure.errno == errno.EADDRINUSE:
-        raise SyncerError(f"{where}: the port is in use; free it or pick another")
-    if failure.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-        raise ConfigError(f"{where}: not an address of this machine")
-    raise SyncerError(f"{where}: {failure.strerror or failure}")
+    hooks = WebhookServer(
+        settings, bind_server("webhooks.listen", settings.listen, _Server, _Handler)
+    )
+    hooks.serve()
+    return hooks
 
 
 class _Handler(BaseHTTPRequestHandler):

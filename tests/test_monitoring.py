@@ -237,3 +237,16 @@ def test_livez_fails_only_when_the_cycles_give_no_sign_of_life() -> None:
     assert alive is False and "no cycle started, progressed or ended" in why
     health.standby = True
     assert health.alive() == (True, "standby")
+
+
+def test_an_instance_that_stood_by_long_is_alive_once_it_takes_over() -> None:
+    """A standby that waited an hour for the lease is judged from the moment it became
+    active, not from when it started: /livez does not fail while its start-up probes run."""
+    now = [1_000.0]
+    health = Health(poll_interval=3, clock=lambda: now[0])
+    health.activate(False)
+    now[0] += 3_600
+    assert health.alive() == (True, "standby")
+    health.activate(True)
+    now[0] += 30  # the probes, before the first cycle
+    assert health.alive() == (True, "alive")

@@ -151,6 +151,12 @@ class IntercomClient:
         """`GET /tickets/{id}`, or None if deleted."""
         return self._json("GET", f"tickets/{quote(ticket_id, safe='')}", one_object=True)
 
+    def read(self, resource: str, object_id: str) -> dict[str, Any] | None:
+        """A conversation or a ticket by its resource's name (`conversations`, `tickets`)."""
+        if resource == "conversations":
+            return self.conversation(object_id)
+        return self.ticket(object_id)
+
     def contact(self, contact_id: str) -> dict[str, Any] | None:
         """A contact, or None if gone. On 2.14 a contact merged into another answers 404
         like a deleted one (register: R-merged-contacts); from 2.16 it answers 410 with a

@@ -123,11 +123,15 @@ def scan(
             end = min(hi, start + length - 1)
             try:
                 total = yield from _slice(client, spec, start, end, max_items, ahead)
-            except ShortSlice as why:
+            except SliceRestart as why:
                 if end > start:
                     length = max(1, (end - start + 1) // 2)
                     log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
                     continue
+                if not isinstance(why, ShortSlice):
+                    raise ScanIncomplete(
+                        f"{spec.resource} search on {spec.field} at {start}: {why}"
+                    ) from None
                 short += 1
                 if short < SHORT_READS:
                     log.warning("scan %s at %d: %s; reading it again", spec.field, start, why)
@@ -141,14 +145,6 @@ def scan(
                     short,
                 )
                 total = why.read
-            except SliceRestart as why:
-                if end == start:
-                    raise ScanIncomplete(
-                        f"{spec.resource} search on {spec.field} at {start}: {why}"
-                    ) from None
-                length = max(1, (end - start + 1) // 2)
-                log.warning("scan %s: %s; reading %ds slices", spec.field, why, length)
-                continue
             short = 0
             yield Checkpoint(end)
             start = end + 1

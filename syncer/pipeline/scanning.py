@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 from syncer import detect, filters
 from syncer.detect import Event, Window
-from syncer.errors import IntercomObjectError, PermanentError, SyncerError
+from syncer.errors import PermanentError, SyncerError
 from syncer.intercom.scans import Checkpoint, scan
 from syncer.kinds import Scan, scans_for
 from syncer.pipeline.context import Context, Plan, ScanStats
 from syncer.pipeline.conversations import whole_conversations
-from syncer.pipeline.fetching import attempt
+from syncer.pipeline.fetching import fetch_each
 from syncer.pipeline.goals import resolve_goals
 from syncer.store import parking
 from syncer.store.outbox import UNATTRIBUTED
@@ -188,13 +188,12 @@ def _store_hinted(
     ctx: Context, resource: str, ids: list[str], scans: list[Scan], now: int, stats: ScanStats
 ) -> None:
     """One resource's hinted objects, read and stored through each of its scans."""
-    fetch = ctx.client.conversation if resource == "conversations" else ctx.client.ticket
-    got = list(ctx.pool.map(attempt(fetch), ids))
+    got, failed = fetch_each(ctx, ids, lambda object_id: ctx.client.read(resource, object_id))
     stats.fetched += len(ids)
-    failed = [r for r in got if isinstance(r, IntercomObjectError)]
     if failed:
-        log.info("%d hinted %s could not be read (%s)", len(failed), resource, failed[0])
-    objects = [r for r in got if isinstance(r, dict)]
+        first = next(iter(failed.values()))
+        log.info("%d hinted %s could not be read (%s)", len(failed), resource, first)
+    objects = [r for r in got.values() if isinstance(r, dict)]
     for kind in scans:
         cursor = ctx.store.cursor(kind.name)
         if cursor is not None and objects:
