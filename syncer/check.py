@@ -15,7 +15,7 @@ import httpx
 
 from syncer import binding, metrics, names, words
 from syncer import config as config_mod
-from syncer.absmartly.collector import check_key, collector_shape
+from syncer.absmartly.collector import CHECK_TIMEOUT, Collector
 from syncer.config import Config, IntercomSettings
 from syncer.errors import ConfigError, IntercomAuthError, SyncerError
 from syncer.intercom.client import IntercomClient, who
@@ -152,11 +152,12 @@ def _other_region(config: Config) -> str | None:
 
 def _collector(config: Config) -> Finding:
     settings = config.absmartly
-    try:
-        verdict = check_key(settings)
-    except SyncerError as exc:
-        return Finding("collector", False, str(exc))
-    problem = collector_shape(settings)
+    with Collector(settings, timeout=CHECK_TIMEOUT) as collector:
+        try:
+            verdict = collector.key()
+        except SyncerError as exc:
+            return Finding("collector", False, str(exc))
+        problem = collector.shape()
     if problem is not None:
         return Finding("collector", False, f"{settings.endpoint}: {problem}")
     return Finding("collector", True, f"{settings.endpoint}: {verdict}")

@@ -32,6 +32,7 @@ from typing import Any
 
 from syncer import catchup, kinds, report, words
 from syncer import config as config_mod
+from syncer.config.load import read_toml
 from syncer.errors import ConfigError
 from syncer.testing.fake_collector import Accepted, FakeCollector
 from syncer.testing.fake_intercom import FakeIntercom
@@ -172,16 +173,7 @@ def _run(
 
 def _user_config(path: Path) -> tuple[dict[str, Any], list[str]]:
     """The file's TOML and what of it the demo ignores; errors as `load` words them."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path)
     ignored = []
     for section in REPLACED:
         table = raw.get(section)

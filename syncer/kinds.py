@@ -178,7 +178,8 @@ def _ai_resolved(goals: Sequence[GoalSettings]) -> list[Scan]:
 
 
 class Table(Protocol):
-    """What a kind's options are read from: the goal's table in the config (config._Table)."""
+    """What a kind's options are read from: the goal's table in the config
+    (config.values.Table)."""
 
     data: dict[str, Any]
 

@@ -27,7 +27,6 @@ from syncer.timeparse import DAY, ms, seconds_of
 
 log = logging.getLogger("syncer.recovery")
 
-LOOKUPS = pipeline.LOOKUPS
 # A cycle takes on a bounded number of parked objects (each retried as retries.INTERCOM_PARKED
 # says), so they never hold up the scans and the delivery that follow them.
 PARKED_PER_CYCLE = 50
@@ -44,7 +43,7 @@ def retry_parked(ctx: Context, now: float = math.inf) -> Retried:
     and its events stored; a contact or company is cached and the events waiting on it are
     resolved again."""
     limit = PARKED_PER_CYCLE if math.isfinite(now) else 100_000
-    due = ctx.store.parked_due(now, ("conversation", *LOOKUPS), limit)
+    due = ctx.store.parked_due(now, ("conversation", *pipeline.LOOKUPS), limit)
     done = Retried()
     healed_lookup = False
     if not due:

@@ -36,7 +36,7 @@ def status(config: Config, now: float) -> dict[str, Any]:
         truncated, _ = store.skipped(parking.TRUNCATED)
         where = store.where
         active = store.holder()
-        size = store.state_size()
+        size = store.size()
         oldest = store.oldest_personal()
     return {
         "database": where,

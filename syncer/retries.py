@@ -65,8 +65,9 @@ PARKED = Policy(base=60.0, cap=3_600.0)
 COLLECTOR = Policy(base=1.0, cap=60.0, hint_cap=300.0)
 
 
-def retry_after(value: str | None, *, cap: float = 300.0) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), or None; how much of
+    it is waited out is each remote's `Policy.hint_cap`."""
     if not value:
         return None
     text = value.strip()
@@ -77,7 +78,7 @@ def retry_after(value: str | None, *, cap: float = 300.0) -> float | None:
             seconds = parsedate_to_datetime(text).timestamp() - time()
         except (TypeError, ValueError):
             return None
-    return max(0.0, min(cap, seconds))
+    return max(0.0, seconds)
 
 
 def pause(stop: threading.Event, seconds: float) -> bool:

@@ -202,15 +202,10 @@ class _Server(ThreadingHTTPServer):
 class WebhookServer:
     """The listening half: bound by `bind`, serving once `start` gives it a reader."""
 
-    def __init__(
-        self,
-        settings: WebhookSettings,
-        server: _Server,
-        hints: Hints | None = None,
-    ) -> None:
+    def __init__(self, settings: WebhookSettings, server: _Server) -> None:
         self.settings = settings
         self.secret = settings.client_secret.encode("utf-8")
-        self.hints = hints or Hints()
+        self.hints = Hints()
         self.outcomes: Counter[str] = Counter()
         self.on_outcome: Callable[[str], None] | None = None
         self._server = server

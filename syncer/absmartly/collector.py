@@ -109,12 +109,6 @@ def check_key(settings: CollectorSettings, timeout: float = CHECK_TIMEOUT) -> st
         return collector.key()
 
 
-def collector_shape(settings: CollectorSettings, timeout: float = CHECK_TIMEOUT) -> str | None:
-    """`Collector.shape`, for `check`."""
-    with Collector(settings, timeout=timeout) as collector:
-        return collector.shape()
-
-
 def _collector_body(body: Any) -> bool:
     """The Collector's answers: `{"ok": bool, "errors": [...], ...}` or `{"code", "message"}`."""
     if not isinstance(body, dict):

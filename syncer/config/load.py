@@ -60,9 +60,17 @@ def load(
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Read and validate the config; `secrets` names the sections whose secret must be set."""
+    raw = read_toml(path)
+    config = parse(raw, secrets=secrets, env=os.environ if env is None else env, path=path)
+    _warn_if_exposed(path, config)
+    return config
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The config file's TOML, or one line saying why it cannot be read."""
     try:
         # utf-8-sig: a byte-order mark some editors put at the top is not TOML's concern.
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:  # a folder, no permission, an I/O error
@@ -71,9 +79,6 @@ def load(
         raise ConfigError(f"{path}: config file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    config = parse(raw, secrets=secrets, env=os.environ if env is None else env, path=path)
-    _warn_if_exposed(path, config)
-    return config
 
 
 def _warn_if_exposed(path: Path, config: Config) -> None:

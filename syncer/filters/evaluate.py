@@ -3,13 +3,13 @@ is the event's reason for being filtered."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from syncer.filters.conditions import FOUND_CHARS, REASON_CHARS, Condition, bounded
 from syncer.filters.fields import SET, field_type
 from syncer.filters.seen import Seen, company_value, value_of
+from syncer.values import is_number
 
 
 def rejection(conditions: Sequence[Condition], seen: Seen) -> str | None:
@@ -111,9 +111,7 @@ def _equal(value: Any, wanted: Any) -> bool:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if is_number(value) else None
 
 
 def _fold(text: str) -> str:

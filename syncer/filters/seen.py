@@ -9,20 +9,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.filters.fields import ASSIGNEES, unassigned
+from syncer.values import mapping, str_or_none
 
 
 def subject(resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
     """What the filters may read of a conversation or ticket, kept with its events so that
     `outbox resolve --refilter` can check them again without reading Intercom."""
-    tags = _mapping(obj.get("tags"))
+    tags = mapping(obj.get("tags"))
     if resource == "tickets":
         return {
-            "ticket.type": _mapping(obj.get("ticket_type")).get("name"),
+            "ticket.type": mapping(obj.get("ticket_type")).get("name"),
             "ticket.admin_assignee_id": _assignee(obj.get("admin_assignee_id")),
             "ticket.team_assignee_id": _assignee(obj.get("team_assignee_id")),
             "ticket.attributes": _scalars(obj.get("ticket_attributes")),
         }
-    source = _mapping(obj.get("source"))
+    source = mapping(obj.get("source"))
     listed = tags.get("tags")
     return {
         "conversation.source.type": source.get("type"),
@@ -54,12 +55,12 @@ def value_of(name: str, seen: Seen) -> Any:
     if name == "rating.score":
         return seen.facts.get("rating.score")
     if name == "contact.segments":
-        return [_text(s.get("id")) for s in seen.segments if isinstance(s, Mapping)]
+        return [str_or_none(s.get("id")) for s in seen.segments if isinstance(s, Mapping)]
     if name.startswith("contact."):
         return _contact_value(name.removeprefix("contact."), seen.contact or {})
     for holder in ("conversation.custom_attributes.", "ticket.attributes."):
         if name.startswith(holder):
-            return _mapping(seen.subject.get(holder.rstrip("."))).get(name.removeprefix(holder))
+            return mapping(seen.subject.get(holder.rstrip("."))).get(name.removeprefix(holder))
     if name in ASSIGNEES:  # a subject stored before 0 read as none
         return _assignee(seen.subject.get(name))
     return seen.subject.get(name)
@@ -67,9 +68,9 @@ def value_of(name: str, seen: Seen) -> Any:
 
 def _contact_value(attribute: str, contact: Mapping[str, Any]) -> Any:
     if attribute == "tags":
-        return _tag_ids(_mapping(contact.get("tags")).get("data"))
+        return _tag_ids(mapping(contact.get("tags")).get("data"))
     if attribute.startswith("custom_attributes."):
-        custom = _mapping(contact.get("custom_attributes"))
+        custom = mapping(contact.get("custom_attributes"))
         return custom.get(attribute.removeprefix("custom_attributes."))
     if attribute == "email_domain":
         domain = contact.get("email_domain")
@@ -83,9 +84,9 @@ def _contact_value(attribute: str, contact: Mapping[str, Any]) -> Any:
 def company_value(name: str, company: Mapping[str, Any]) -> Any:
     attribute = name.removeprefix("company.")
     if attribute == "plan":
-        return _mapping(company.get("plan")).get("name")
+        return mapping(company.get("plan")).get("name")
     if attribute.startswith("custom_attributes."):
-        custom = _mapping(company.get("custom_attributes"))
+        custom = mapping(company.get("custom_attributes"))
         return custom.get(attribute.removeprefix("custom_attributes."))
     return company.get(attribute)
 
@@ -93,29 +94,19 @@ def company_value(name: str, company: Mapping[str, Any]) -> Any:
 def _tag_ids(listed: object) -> list[str]:
     if not isinstance(listed, list):
         return []
-    return [tid for t in listed if isinstance(t, Mapping) and (tid := _text(t.get("id")))]
+    return [tid for t in listed if isinstance(t, Mapping) and (tid := str_or_none(t.get("id")))]
 
 
 def _scalars(value: object) -> dict[str, Any]:
     """A table of attributes, with only the values a condition can compare."""
     return {
         str(k): v
-        for k, v in _mapping(value).items()
+        for k, v in mapping(value).items()
         if v is None or isinstance(v, str | int | float | bool)
     }
 
 
 def _assignee(value: object) -> str | None:
     """An assignee's id; None for none, which 2.14 shows as null, 0 or "0"."""
-    text = _text(value)
+    text = str_or_none(value)
     return None if text is None or unassigned(text) else text
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    return str(value) if isinstance(value, str | int) else None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

@@ -176,11 +176,7 @@ class IntercomClient:
     def tags(self) -> list[dict[str, Any]]:
         """`GET /tags`: every tag of the workspace, `{type: tag, id, name}` (listTags). The
         contact object names its tags by id alone; this gives their names."""
-        request = "GET /tags"
-        listing = self._json("GET", "tags", one_object=True)
-        if listing is None:
-            raise _failed("Intercom answered 404", request, True)
-        return _listed(listing, ("data",), request)
+        return self._workspace_list("tags", ("data",))
 
     def segments(self) -> list[dict[str, Any]]:
         """`GET /segments`: every segment of the workspace, `{type: segment, id, name}`

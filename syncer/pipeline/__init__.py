@@ -23,29 +23,15 @@ from syncer.pipeline.context import (
     reconcile_plan,
     record_error,
 )
-from syncer.pipeline.conversations import WATCHED, missed_parts, moved, seen_fields
-from syncer.pipeline.goals import LOOKUP_FAILED, resolve_goals, resolve_pairs
-from syncer.pipeline.lookups import (
-    LOOKUPS,
-    WORKSPACE,
-    LookupKind,
-    Need,
-    Needs,
-    check_workspace_names,
-    fetchers,
-    workspace_tags,
-)
+from syncer.pipeline.conversations import moved, seen_fields
+from syncer.pipeline.goals import LOOKUP_FAILED, resolve_pairs
+from syncer.pipeline.lookups import LOOKUPS, check_workspace_names, fetchers
 from syncer.pipeline.scanning import guarded, read_hinted, run_scan, run_scans, store_objects
 
 __all__ = [
     "LOOKUPS",
     "LOOKUP_FAILED",
-    "WATCHED",
-    "WORKSPACE",
     "Context",
-    "LookupKind",
-    "Need",
-    "Needs",
     "Plan",
     "ScanStats",
     "catchup_plan",
@@ -54,16 +40,13 @@ __all__ = [
     "finish_catchup",
     "guarded",
     "live_plan",
-    "missed_parts",
     "moved",
     "read_hinted",
     "reconcile_plan",
     "record_error",
-    "resolve_goals",
     "resolve_pairs",
     "run_scan",
     "run_scans",
     "seen_fields",
     "store_objects",
-    "workspace_tags",
 ]

@@ -361,15 +361,15 @@ class Store:
             return outbox.oldest_personal(conn)
 
     def size(self) -> int | None:
-        """The database's size in bytes, as its engine reports it."""
+        """The state's own size in bytes: SQLite's file; on PostgreSQL, the tables of the
+        store's schema, not the database, which other workspaces and programs may share."""
         with self._read() as conn:
             if self.dialect == "sqlite":
                 pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
                 page = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
                 return int(pages) * int(page)
             if self.dialect == "postgresql":
-                query = "SELECT pg_database_size(current_database())"
-                return int(conn.exec_driver_sql(query).scalar() or 0)
+                return state.schema_size(conn)
         return None
 
     def reresolve(
@@ -385,11 +385,3 @@ class Store:
         """How many events of a status each goal has, most first (then by name)."""
         with self._read() as conn:
             return outbox.totals_by_goal(conn, status)
-
-    def state_size(self) -> int | None:
-        """The state's own size in bytes: SQLite's file; on PostgreSQL, the tables of the
-        store's schema, not the database, which other workspaces and programs may share."""
-        if self.dialect != "postgresql":
-            return self.size()
-        with self._read() as conn:
-            return state.schema_size(conn)
