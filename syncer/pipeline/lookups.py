@@ -157,15 +157,16 @@ class _Lookup:
 
     def of(self, needs: Needs, kind: LookupKind) -> dict[str, Any]:
         """One lookup's wanted objects: those judged no older than one poll cycle."""
-        fetch = self.fetchers[kind]
-        judged, failed = cached_lookup(
-            self.ctx, kind, needs.ids(kind, judged=True), fetch, self.fresh, self.judging
+        found, failed = cached_lookup(
+            self.ctx,
+            kind,
+            needs.ids(kind, judged=False),
+            self.fetchers[kind],
+            self.fresh,
+            judged=(needs.ids(kind, judged=True), self.judging),
         )
-        rest, failed_too = cached_lookup(
-            self.ctx, kind, needs.ids(kind, judged=False), fetch, self.fresh
-        )
-        self.failed.update(Need(kind, i) for i in failed | failed_too)
-        return {**rest, **judged}
+        self.failed.update(Need(kind, i) for i in failed)
+        return dict(found)
 
 
 def judging_age(ctx: Context) -> float:
@@ -254,15 +255,22 @@ def cached_lookup(
     fetch: Callable[[str], Any],
     fresh: bool,
     max_age: float | None = None,
+    *,
+    judged: tuple[Iterable[str], float] = ((), 0.0),
 ) -> tuple[Mapping[str, Any], set[str]]:
     """(id -> object or None where Intercom has none, the ids whose lookup failed: parked),
-    from the cache where it is younger than `max_age` (`sync.contact_ttl` unless told)."""
-    ids = set(ids)
-    if not ids:
+    from the cache where it is younger than `max_age` (`sync.contact_ttl` unless told), and
+    for the `judged` ids younger than their own age; what is missing is fetched in one go."""
+    strict, strict_age = set(judged[0]), judged[1]
+    ids = set(ids) - strict
+    if not ids and not strict:
         return {}, set()
     age = ctx.config.sync.contact_ttl if max_age is None else max_age
-    found = {} if fresh else ctx.store.cached(kind, ids, age)
-    fetched, failed = fetch_each(ctx, sorted(ids - set(found)), fetch)
+    found: dict[str, Any] = {}
+    if not fresh:
+        found.update(ctx.store.cached(kind, ids, age) if ids else {})
+        found.update(ctx.store.cached(kind, strict, strict_age) if strict else {})
+    fetched, failed = fetch_each(ctx, sorted((ids | strict) - set(found)), fetch)
     if fetched:
         ctx.store.cache(kind, fetched)
     park(ctx, kind, failed, Window(0, 0))
