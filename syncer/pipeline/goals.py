@@ -47,7 +47,8 @@ def _goal_event(ctx: Context, event: Event, goal: GoalSettings, found: Lookups) 
     )
     unit_set, reason, filtered = resolution.units, resolution.reason, False
     reads = {condition.needs for condition in goal.where}
-    if _waits_on(contact_id, contact, reads, found):
+    by_units = "companies" in units.contact_fields_needed(goal, ctx.config.units)
+    if _waits_on(contact_id, contact, reads, by_units, found):
         unit_set, reason = (), LOOKUP_FAILED
     elif reads - {"subject"} and (event.contact.get("id") is None or gone):
         # The filter reads a contact Intercom does not give (yet): a merged contact is
@@ -89,12 +90,20 @@ def _company(
 
 
 def _waits_on(
-    contact_id: str, contact: Mapping[str, Any] | None, reads: set[str], found: Lookups
+    contact_id: str,
+    contact: Mapping[str, Any] | None,
+    reads: set[str],
+    by_units: bool,
+    found: Lookups,
 ) -> bool:
-    """Whether a lookup this goal event needs failed (it is parked, and retried)."""
+    """Whether a lookup this goal event needs failed (it is parked, and retried): the
+    needs `lookups.list_needs` made for it, its filter's (`reads`) and its units' company
+    (`by_units`: the first one, from the contact's own list where its object shows none)."""
     needs = {Need("contact", contact_id), Need("contact_tags", contact_id)}
     if (first := units.company_id(contact)) is not None:
         needs.add(Need("company", first))
+    elif by_units:
+        needs.add(Need("contact_companies", contact_id))
     if "companies" in reads:
         needs |= {Need("company", i) for i in units.company_ids(contact)}
         needs.add(Need("contact_companies", contact_id))
